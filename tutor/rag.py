@@ -1,0 +1,110 @@
+"""Retrieval-augmented answers: numbered sources, their best sentences first, the prompt."""
+
+import re
+
+import numpy as np
+
+from knowledge.embeddings import embed, embed_query
+from knowledge.index import Hit, tokenize
+from tutor.answer import Sentence, SourceRef
+from tutor.text import split_sentences
+
+LEAD_SENTENCES = 3
+LEAD_MIN_SCORE = 0.35  # below this a source sentence does not answer the question
+PROMPT_CHUNK_CHARS = 500  # keeps the prompt, and so the prefill, short
+
+SYSTEM_PROMPTS = {
+    "answer": (
+        "You are a tutor for AI model quantization. Answer in 2 or 3 short sentences, "
+        "using only the numbered sources, and cite them like [1]."
+    ),
+    "explain": (
+        "You are a patient tutor. Explain the topic to a beginner in 3 or 4 plain sentences, "
+        "using only the numbered sources, and cite them like [1]."
+    ),
+}
+
+_ON_TOPIC = re.compile(
+    r"quanti|\d+[- ]?bits?\b|\bbits?\b|\bint\d|\bfp\d|bf16|nf4|fp4|gguf|\bq\d|gptq|awq|smoothquant|"
+    r"qlora|lora|\bllms?\b|model|weight|precision|perplex|memory|gpu|cpu|vram|\bram\b|token|lesson|"
+    r"quiz|\bai\b|calibrat|outlier|llama|bitsandbytes|\bkl\b|accuracy|quality|inference|compress",
+    re.IGNORECASE,
+)
+
+
+def is_on_topic(question: str) -> bool:
+    return bool(_ON_TOPIC.search(question))
+
+
+def number_sources(hits: list[Hit]) -> list[SourceRef]:
+    return [
+        SourceRef(
+            n=i,
+            title=hit.chunk.title,
+            source=hit.chunk.source,
+            quote=split_sentences(hit.chunk.text)[0] if hit.chunk.text.strip() else "",
+            url=hit.chunk.url,
+            doc_id=hit.chunk.doc_id,
+        )
+        for i, hit in enumerate(hits, start=1)
+    ]
+
+
+def lead_sentences(question: str, hits: list[Hit], sources: list[SourceRef]) -> list[Sentence]:
+    """The source sentences that best answer the question, cited; supported by construction.
+
+    The quote shown for a source becomes the sentence taken from it, so the
+    learner sees exactly which line backs each citation.
+    """
+    candidates = [
+        (n, text)
+        for n, hit in enumerate(hits, start=1)
+        for text in split_sentences(hit.chunk.text)
+        if len(text) > 25
+    ]
+    if not candidates:
+        return []
+    vectors = embed([text for _, text in candidates])
+    meaning = vectors @ np.asarray(embed_query(question))
+    terms = set(tokenize(question))
+    scores = [m + 0.15 * _overlap(terms, text) for m, (_, text) in zip(meaning, candidates)]
+    chosen = []
+    for i in np.argsort(scores)[::-1]:
+        n, text = candidates[i]
+        if scores[i] < LEAD_MIN_SCORE or len(chosen) == LEAD_SENTENCES:
+            break
+        chosen.append(Sentence(text, "supported", round(float(scores[i]), 3), [n], origin="source"))
+    for sentence in reversed(chosen):  # the best sentence of each source is its quote
+        sources[sentence.citations[0] - 1].quote = sentence.text
+    return chosen
+
+
+def _overlap(terms: set[str], text: str) -> float:
+    return len(terms & set(tokenize(text))) / len(terms) if terms else 0.0
+
+
+def build_messages(question: str, hits: list[Hit], mode: str = "answer") -> list[dict]:
+    numbered = "\n".join(
+        f"[{n}] {hit.chunk.text[:PROMPT_CHUNK_CHARS]}" for n, hit in enumerate(hits, start=1)
+    )
+    return [
+        {"role": "system", "content": SYSTEM_PROMPTS[mode]},
+        {"role": "user", "content": f"Sources:\n{numbered}\n\nQuestion: {question}"},
+    ]
+
+
+def not_covered_message(question: str, titles: list[str]) -> str:
+    sample = ", ".join(titles[:6])
+    return (
+        "I could not find that in my sources, so I will not guess. "
+        f"My knowledge base covers: {sample}, and more. "
+        "Try asking about int8 vs 4-bit memory, NF4, LLM.int8() outliers, GPTQ or AWQ, "
+        "perplexity, or where quality breaks."
+    )
+
+
+OFF_TOPIC_MESSAGE = (
+    "I am a tutor for AI model quantization (8-bit, 4-bit, and where quality breaks), "
+    "so I will stay on that. Ask me, for example, “How much memory does a 7B model need in "
+    "int8?” or “What is NF4?”"
+)

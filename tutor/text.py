@@ -1,0 +1,58 @@
+"""Sentence splitting shared by answer composition and the verifier."""
+
+import re
+
+# Split after . ! ? when the next sentence starts; not inside "6.7B", "e.g.", "vs." or "[1]".
+_ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "et al.", "approx.", "Fig.", "No.")
+_BOUNDARY = re.compile(r"(?<=[.!?])(?:\[\d+\])*\s+(?=[\"'(\[]?[A-Z0-9*_])")
+_CITATION = re.compile(r"\s*\[(\d+)\]")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a paragraph or a draft, list markers and blank lines dropped."""
+    sentences = []
+    for line in text.splitlines():
+        line = re.sub(r"^\s*(?:[-*+]|\d+[.)])\s+", "", line).strip()
+        line = line.lstrip("#").strip()
+        if not line:
+            continue
+        start = 0
+        for match in _BOUNDARY.finditer(line):
+            head = line[start : match.start()]
+            if head.endswith(_ABBREVIATIONS):
+                continue
+            sentences.append(head.strip())
+            start = match.end()
+        sentences.append(line[start:].strip())
+    return [s for s in sentences if re.search(r"[A-Za-z0-9]", s)]
+
+
+def citations_in(sentence: str) -> list[int]:
+    """The [n] markers a sentence carries, in order, without repeats."""
+    seen: list[int] = []
+    for number in _CITATION.findall(sentence):
+        if int(number) not in seen:
+            seen.append(int(number))
+    return seen
+
+
+def strip_citations(sentence: str) -> str:
+    return _CITATION.sub("", sentence).strip()
+
+
+def complete_sentences(draft: str) -> list[str]:
+    """The draft's sentences without a last one cut off by the token limit."""
+    sentences = split_sentences(draft)
+    if sentences and not re.search(r"[.!?:]\W*$", strip_citations(sentences[-1])):
+        sentences.pop()
+    return sentences
+
+
+def repeats(sentence: str, others, threshold: float = 0.8) -> bool:
+    """True when the sentence says nearly word for word what one of `others` says."""
+    words = set(re.findall(r"\w+", strip_citations(sentence).lower()))
+    for other in others:
+        theirs = set(re.findall(r"\w+", other.text.lower()))
+        if words and theirs and len(words & theirs) / len(words | theirs) >= threshold:
+            return True
+    return False
