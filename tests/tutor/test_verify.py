@@ -1,0 +1,164 @@
+"""The verifier on the real packaged sources and the real embedding model."""
+
+import pytest
+
+from knowledge.documents import PACKAGED_SOURCES, Chunk, chunk_document, load_documents
+from tutor.verify import Verdict, Verifier, profile
+
+
+@pytest.fixture(scope="module")
+def chunks() -> list[Chunk]:
+    documents, _ = load_documents([(PACKAGED_SOURCES, "curated")])
+    return [chunk for doc in documents for chunk in chunk_document(doc)]
+
+
+@pytest.fixture(scope="module")
+def verifier(chunks: list[Chunk]) -> Verifier:
+    return Verifier(chunks)
+
+
+def status_of(verifier: Verifier, claim: str) -> str:
+    return verifier.check_claim(claim)[0].status
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "Int8 is typically lossless, while int4 hits noticeable quality cliffs on hard tasks.",
+        "A 7B model needs about 14 GB for its weights in fp16.",
+        "Q4_0 LLaMA-3-8B has a perplexity of 6.7001.",
+        "Double quantization cuts the scale overhead from 0.5 to 0.127 bits per parameter.",
+        "GPTQ needs no retraining.",
+    ],
+)
+def test_a_source_sentence_is_supported(verifier: Verifier, claim: str) -> None:
+    verdict, evidence = verifier.check_claim(claim)
+    assert verdict.status == "supported", verdict.reason
+    assert not verdict.flagged
+    assert verdict.evidence is not None and evidence[verdict.evidence]
+
+
+def test_a_paraphrase_of_a_source_sentence_is_supported(verifier: Verifier) -> None:
+    assert status_of(verifier, "An int8 weight occupies a single byte.") == "supported"
+    assert status_of(verifier, "AWQ works without backpropagation.") == "supported"
+
+
+@pytest.mark.parametrize(
+    ("claim", "given"),
+    [
+        ("Q4_0 LLaMA-3-8B has a perplexity of 6.23.", "6.7001"),
+        ("A 7B model needs about 28 GB for its weights in fp16.", "14 gb"),
+        ("AWQ protects about 10% of salient weight channels.", "1%"),
+    ],
+)
+def test_a_different_number_is_contradicted(verifier: Verifier, claim: str, given: str) -> None:
+    verdict, _ = verifier.check_claim(claim)
+    assert verdict.status == "contradicted"
+    assert given in verdict.reason.lower()
+
+
+def test_a_different_bit_width_is_contradicted(verifier: Verifier) -> None:
+    verdict, _ = verifier.check_claim("NF4 is an 8-bit data type.")
+    assert verdict.status == "contradicted"
+    assert "4-bit" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "Lower perplexity means a worse model.",  # direction flipped
+        "LLaMA-2 is more sensitive to quantization than LLaMA-3.",  # comparison swapped
+        "GPTQ requires retraining the model.",  # negation dropped
+        "int4 matches full quality on hard reasoning.",  # a known misconception
+    ],
+)
+def test_the_opposite_of_a_source_is_contradicted(verifier: Verifier, claim: str) -> None:
+    assert status_of(verifier, claim) == "contradicted"
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "Quantization is always lossless for every model.",
+        "int8 is lossless at every bit width and for any task.",
+        "4-bit works for every task.",
+    ],
+)
+def test_sweeping_wording_is_overbroad(verifier: Verifier, claim: str) -> None:
+    verdict, _ = verifier.check_claim(claim)
+    assert verdict.status == "overbroad"
+    assert "further than the source" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "GGUF files store the tokenizer alongside the quantized weights.",
+        "The moon is made of cheese.",
+    ],
+)
+def test_an_invented_fact_is_uncertain(verifier: Verifier, claim: str) -> None:
+    verdict, _ = verifier.check_claim(claim)
+    assert verdict.status == "uncertain"
+    assert verdict.evidence is None
+    assert verdict.flagged
+
+
+def test_citation_markers_are_ignored(verifier: Verifier) -> None:
+    plain, _ = verifier.check_claim("A 7B model needs about 14 GB for its weights in fp16.")
+    marked, _ = verifier.check_claim("A 7B model needs about 14 GB for its weights in fp16 [2].")
+    assert (marked.status, marked.score) == (plain.status, plain.score)
+    assert marked.text.endswith("[2].")
+    assert profile("6.70 [3] is not 6.23 [1]").numbers == profile("6.70 is not 6.23").numbers
+
+
+def test_check_judges_each_sentence_against_the_given_evidence(
+    verifier: Verifier, chunks: list[Chunk]
+) -> None:
+    evidence = [c for c in chunks if c.doc_id == "llama-cpp-perplexity-kld.md"]
+    verdicts = verifier.check(
+        [
+            "Q4_K_M takes 4.58 GiB [2].",
+            "Q4_K_M has a perplexity of 6.23 [2].",
+            "NF4 was designed by a team at Google.",
+        ],
+        evidence,
+    )
+    assert [v.status for v in verdicts] == ["supported", "contradicted", "uncertain"]
+    assert "Q4_K_M" in evidence[verdicts[0].evidence].text
+    assert verdicts[1].reason.endswith(f"[{verdicts[1].evidence + 1}]")
+
+
+def test_check_without_evidence_leaves_everything_uncertain(verifier: Verifier) -> None:
+    verdicts = verifier.check(["Int8 is typically lossless."], [])
+    assert [v.status for v in verdicts] == ["uncertain"]
+    assert verifier.check([], []) == []
+
+
+def test_check_accepts_evidence_outside_the_knowledge_base(verifier: Verifier) -> None:
+    note = Chunk(
+        text="The house model runs in 3.1 GB at Q5_K_S on the lab server.",
+        doc_id="user-note.md", title="Lab notes", source="a moderator",
+    )
+    supported, contradicted = verifier.check(
+        [
+            "The house model takes 3.1 GB on the lab server.",
+            "The house model takes 9 GB on the lab server.",
+        ],
+        [note],
+    )
+    assert (supported.status, supported.evidence) == ("supported", 0)
+    assert contradicted.status == "contradicted"
+
+
+def test_a_verdict_is_flagged_unless_supported() -> None:
+    assert not Verdict("x", "supported", 0.9, "", 0).flagged
+    for status in ("uncertain", "overbroad", "contradicted"):
+        assert Verdict("x", status, 0.1, "", None).flagged
+
+
+def test_scores_stay_between_zero_and_one(verifier: Verifier) -> None:
+    for claim in ("Int8 is typically lossless.", "The moon is made of cheese.", "NF4 is 8-bit."):
+        verdict, evidence = verifier.check_claim(claim)
+        assert 0.0 <= verdict.score <= 1.0
+        assert len(evidence) >= 1

@@ -1,0 +1,733 @@
+"""The verifier: checks each sentence of a draft, or a lone claim, against source evidence.
+
+No NLI model ships offline, so a claim is judged against the closest evidence
+*sentences* (not whole chunks) with cheap, explainable checks:
+
+- closeness: cosine similarity of sentence embeddings plus IDF-weighted term coverage;
+- consistency: numbers and units (6.70 is not 6.23), bit widths (4-bit is not 8-bit),
+  named formats, methods and models (Q4_0 is not Q4_K_M; AWQ is not GPTQ);
+- polarity: negations and direction words (higher/lower, more/less, ...) and swapped
+  comparisons ("X is more sensitive than Y" against "Y ... than X");
+- strength: absolute words ("always", "every", "guaranteed") the evidence does not use;
+- known misconceptions from the sources, matched by embedding and their key terms.
+
+Every threshold sits in the block below, calibrated with bench/verify_eval.py.
+"""
+
+import dataclasses
+import math
+import re
+from collections import Counter
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from knowledge.documents import Chunk
+from knowledge.embeddings import embed
+from tutor.text import split_sentences, strip_citations
+
+# -- thresholds (calibrated on bench/data/claims.jsonl; see bench/verify_eval.py) ---------
+COSINE_WEIGHT = 0.6  # match = COSINE_WEIGHT * cosine + (1 - COSINE_WEIGHT) * term coverage
+SUPPORT_MATCH = 0.55  # an evidence sentence this close, stating the claim's facts, supports it
+RELATED_MATCH = 0.45  # below this, evidence is about something else: nothing to contradict
+OPPOSED_MATCH = 0.62  # other names, bit widths or a flipped polarity contradict from this close
+MISCONCEPTION_MATCH = 0.75  # this close to a known misconception (and closer than any support)
+SHORTLIST = 40  # evidence sentences scored in full, picked by cosine alone
+CANDIDATES = 8  # of those, the closest examined for support and conflict
+EVIDENCE_CHUNKS = 3  # chunks check_claim hands back as its evidence
+STEM_CHARS = 6  # terms compare on their first letters: "quantized" ~ "quantization"
+NEGATION_REACH = 4  # content words after a negation that it applies to
+QUOTE_CHARS = 90  # how much of an evidence sentence a reason quotes
+
+Status = Literal["supported", "uncertain", "overbroad", "contradicted"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    text: str
+    status: Status
+    score: float
+    reason: str
+    evidence: int | None
+
+    @property
+    def flagged(self) -> bool:
+        return self.status != "supported"
+
+
+# -- what one sentence says, in checkable pieces ------------------------------------------
+
+_STOPWORDS = frozenset(
+    "a an and are as at be been by can could do does for from has have had how i if in into "
+    "is it its of on or so such than that the their them then there these this those to was "
+    "were what when which while who why will with would you your also about only very much "
+    "same each both one per used use uses using make makes made".split()
+)
+_NEGATIONS = frozenset(
+    "not no never without cannot none nor neither nothing n't doesn't isn't can't won't "
+    "don't didn't aren't wasn't shouldn't".split()
+)
+_NOT_NEGATING = re.compile(r"\bnot (?:just|only|merely)\b|\bno longer\b")
+# Absolute words by what they assert; evidence backs one only with a word of the same group.
+_ABSOLUTES = {
+    **dict.fromkeys(
+        ["every", "everything", "all", "any", "anything", "whatever", "regardless", "universally"],
+        "all",
+    ),
+    "always": "always", "never": "never",
+    **dict.fromkeys(["guaranteed", "guarantee", "guarantees"], "guaranteed"),
+    **dict.fromkeys(["completely", "entirely", "totally", "perfectly", "perfect"], "completely"),
+    "impossible": "impossible",
+    "each": "all",  # backs "every" in evidence, but claims say "each" without sweeping
+}
+_BACKING_ONLY = frozenset({"each"})
+# word -> (axis, sign): a claim and its evidence that move one axis opposite ways disagree
+_DIRECTIONS = {
+    **dict.fromkeys(["higher", "high"], ("level", 1)),
+    **dict.fromkeys(["lower", "low"], ("level", -1)),
+    "more": ("amount", 1), "less": ("amount", -1), "fewer": ("amount", -1),
+    **dict.fromkeys(["better", "best"], ("quality", 1)),
+    **dict.fromkeys(["worse", "worst"], ("quality", -1)),
+    **dict.fromkeys(["fast", "faster", "fastest", "speeds", "speed-up", "speedup"], ("speed", 1)),
+    **dict.fromkeys(["slow", "slower", "slowest", "slows"], ("speed", -1)),
+    **dict.fromkeys(["larger", "largest", "bigger", "biggest"], ("size", 1)),
+    **dict.fromkeys(["smaller", "smallest"], ("size", -1)),
+    **dict.fromkeys(
+        ["increase", "increases", "increased", "raises", "raise", "rises", "rise", "grows"],
+        ("change", 1),
+    ),
+    **dict.fromkeys(
+        ["decrease", "decreases", "decreased", "reduces", "reduce", "reduced", "cuts", "cut",
+         "shrinks", "shrink", "drops", "falls", "lowers"],
+        ("change", -1),
+    ),
+    "above": ("position", 1), "below": ("position", -1),
+    **dict.fromkeys(["easier", "easy", "easiest"], ("difficulty", 1)),
+    **dict.fromkeys(["harder", "hard", "hardest", "difficult"], ("difficulty", -1)),
+    "most": ("extreme", 1), "least": ("extreme", -1),
+    **dict.fromkeys(["improves", "improve", "improved", "helps"], ("effect", 1)),
+    **dict.fromkeys(["degrades", "degrade", "degraded", "hurts", "hurt", "harms"], ("effect", -1)),
+    "lossless": ("loss", 1), **dict.fromkeys(["loses", "lose", "lost", "lossy"], ("loss", -1)),
+    "doubles": ("factor", 1), "halves": ("factor", -1),
+}
+_PIVOTS = frozenset(
+    "than beat beats outperformed outperforms exceeded exceeds surpassed surpasses".split()
+)
+_REPORTED = re.compile(r"\bclaims? that\b|\bmisconception|\boverbroad\b")
+_LOSSLESS = re.compile(r"\b(?:no|without) (?:any )?(?:\w+ )?(?:loss|degradation|drop)\b")
+# Bounds on a number are not directions: "over 780 GB" is "more than 780 GB"
+_ABOVE = re.compile(r"\b(?:more than|greater than|over|above|at least) (?=\d)")
+_BELOW = re.compile(r"\b(?:less than|fewer than|under|below|at most) (?=\d)")
+_NOT_THIS = re.compile(r"\b(?:rather than|instead of)\b")
+
+# Named things in slots: a claim naming one while the evidence names another disagrees.
+_FORMATS = {
+    "q8_0": 8, "q4_k_m": 4, "q4_0": 4, "q4_1": 4, "q2_k": 2, "nf4": 4, "fp4": 4, "int4": 4,
+    "fp8": 8, "e2m1": 4, "e3m0": 4, "w8a8": 8, "w4a16": 4, "w8a16": 8,
+}
+_DTYPES = {"int8": 8, "fp16": 16, "f16": 16, "bf16": 16, "fp32": 32, "f32": 32, "int2": 2}
+_METHODS = {
+    "gptq": "gptq", "awq": "awq", "smoothquant": "smoothquant", "rtn": "rtn",
+    "round-to-nearest": "rtn", "llm.int8()": "llm.int8", "llm.int8": "llm.int8",
+    "qlora": "qlora", "minicheck": "minicheck", "hhem": "hhem", "ragas": "ragas",
+    "lettucedetect": "lettucedetect", "selfcheckgpt": "selfcheckgpt",
+}
+_MODEL = re.compile(r"\b(llama|opt|bloom|gpt|mistral|qwen|falcon)[- ]?(\d+(?:\.\d+)?)\b")
+_BITS = re.compile(r"(?<![\d.])\b(\d{1,2})(?:\s*-\s*|\s*to\s*)?(\d{1,2})?[- ]bits?\b(?! per\b)")
+_NUMBER = re.compile(
+    r"(?<![\w.#§])(?<![a-z]-)(#)?(\d+(?:\.\d+)?)(?:\s*(?:-|–|to)\s*(\d+(?:\.\d+)?))?"
+    r"(?:\s*-?\s*(%|x\b|×|gib\b|gb\b|mb\b|bits? per\b|bytes?\b|b\b|billion\b|shot\b|gpu hours?\b"
+    r"|hours?\b|minutes?\b|tok/s\b|tokens? per second))?"
+)
+_UNITS = {"gib": "gb", "×": "x", "billion": "b", "byte": "bytes", "bit per": "bits per",
+          "gpu hour": "hours", "gpu hours": "hours", "hour": "hours", "minute": "minutes",
+          "token per second": "tok/s", "tokens per second": "tok/s"}
+_NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "eight": "8", "sixteen": "16"}
+_NUMBER_WORD = re.compile(r"\b(one|two|three|four|eight|sixteen)(?=[- ](?:bytes?|bits?)\b)")
+_HALF = re.compile(r"\bhalf an? (byte|bit)\b")
+_SYNONYMS = (
+    (re.compile(r"\bkl[- ]divergence\b|\bkullback[- ]leibler(?: divergence)?\b"), "kld"),
+    (re.compile(r"\b8-bit integer\b"), "int8"),
+    (re.compile(r"\b4-bit normalfloat\b|\bnormalfloat\b"), "nf4"),
+    (re.compile(r"\bhalf the\b|\bhalve\b|\bhalved\b|\bhalving\b"), "halves"),
+    (re.compile(r"\bdouble the\b|\bdoubled\b|\bdoubling\b"), "doubles"),
+)
+
+
+@dataclass(frozen=True)
+class Number:
+    value: float
+    decimals: int
+    unit: str  # "" when bare
+    subject: frozenset[str]  # the format or method named last before it ("fp16 or bf16")
+
+    def __str__(self) -> str:
+        text = f"{self.value:.{self.decimals}f}"
+        return {"": text, "%": f"{text}%", "x": f"{text}x", "b": f"{text}B"}.get(
+            self.unit, f"{text} {self.unit}"
+        )
+
+    def matches(self, other: "Number") -> bool:
+        """The same figure (to the precision both give) about the same thing."""
+        if self.unit and other.unit and self.unit != other.unit or not self.same_subject(other):
+            return False
+        places = min(self.decimals, other.decimals)
+        return round(self.value, places) == round(other.value, places)
+
+    def comparable(self, other: "Number") -> bool:
+        """Two numbers of the same kind about the same thing, as far as the text tells."""
+        return self.unit == other.unit and self.same_subject(other)
+
+    def same_subject(self, other: "Number") -> bool:
+        return bool(self.subject & other.subject) or not (self.subject and other.subject)
+
+
+@dataclass(frozen=True)
+class Profile:
+    text: str
+    terms: frozenset[str]
+    numbers: tuple[Number, ...]
+    bits: frozenset[int]  # bit widths written out: "8-bit", "3-4 bits"
+    names: frozenset[tuple[str, str]]  # (slot, name): ("format", "q4_0"), ("model", "llama-3")
+    negations: tuple[frozenset[str], ...]  # per "not", "no", "without"...: the terms it negates
+    directions: dict[str, int] = field(hash=False)
+    absolutes: frozenset[str]
+    reported: bool  # it reports a claim ("a claim that X is overbroad") rather than stating X
+    before_pivot: frozenset[str]  # terms before a comparison word ("than", "beat"), if any
+    after_pivot: frozenset[str]
+
+    @property
+    def all_bits(self) -> frozenset[int]:
+        return self.bits | _implied_bits(self.names)
+
+
+def _stem(word: str) -> str:
+    """Truncation stemming: 'quantized' and 'quantization' share 'quanti'; names stay whole."""
+    return word if any(c.isdigit() for c in word) else word[:STEM_CHARS]
+
+
+def _normalize(text: str) -> str:
+    text = strip_citations(text).lower().replace("`", "").replace("*", "")
+    text = re.sub(r"[“”]", '"', text).replace("’", "'")
+    text = _NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group(1)], text)
+    text = _HALF.sub(r"0.5 \1s", text)
+    for pattern, replacement in _SYNONYMS:
+        text = pattern.sub(replacement, text)
+    text = re.sub(r"(\d[a-z]*)-(?=[a-z])", r"\1 ", text)  # "7b-parameter", "5-shot"
+    text = _NOT_THIS.sub("not", _BELOW.sub("under ", _ABOVE.sub("over ", text)))
+    return _LOSSLESS.sub("lossless", text)
+
+
+def _implied_bits(names: AbstractSet[tuple[str, str]]) -> frozenset[int]:
+    """Bit widths that named formats carry: Q4_0 is 4-bit, int8 8-bit, bf16 16-bit."""
+    table = {"format": _FORMATS, "dtype": _DTYPES}
+    return frozenset(table[slot][name] for slot, name in names if slot in table)
+
+
+def _extract_names(text: str) -> tuple[str, set[tuple[str, str]], set[int]]:
+    """Pull models, bit widths, formats and methods out of the text.
+
+    What is left holds the plain numbers, with a marker where each format or method was,
+    so that a number can be tied to the name before it ("NF4 used 5.0 GB").
+    """
+    names: set[tuple[str, str]] = set()
+    bits: set[int] = set()
+    for match in _MODEL.finditer(text):
+        names.add(("model", f"{match.group(1)}-{match.group(2)}"))
+    text = _MODEL.sub(" ", text)
+    for match in _BITS.finditer(text):
+        bits.update(int(g) for g in match.groups() if g)
+    text = _BITS.sub(" ", text)
+
+    def mark(match: re.Match) -> str:
+        token = match.group(0).rstrip(".")
+        for slot, table in (("format", _FORMATS), ("dtype", _DTYPES), ("method", _METHODS)):
+            if token in table:
+                name = _METHODS.get(token, token)
+                names.add((slot, name))
+                return f" §{name}§ "
+        # other names with digits ("minicheck-flan-t5-l"): keep their words, not their digits
+        return " ".join(part for part in re.split(r"[-_.]", token) if part.isalpha()) or " "
+
+    return re.sub(r"[a-z][a-z0-9_.()\-]*[a-z0-9_)]", mark, text), names, bits
+
+
+def _subject(text: str) -> frozenset[str]:
+    """The last name in the text, with any listed together with it: "fp16 or bf16"."""
+    subject: list[str] = []
+    end = len(text)
+    for marker in reversed(list(re.finditer(r"§([^§]+)§", text))):
+        if subject and not re.fullmatch(r"[\s,/]*(?:and|or)?\s*", text[marker.end(): end]):
+            break
+        subject.append(marker.group(1))
+        end = marker.start()
+    return frozenset(subject)
+
+
+def _extract_numbers(text: str) -> tuple[Number, ...]:
+    numbers = []
+    for match in _NUMBER.finditer(text):
+        hash_sign, first, second, unit = match.groups()
+        unit = "#" if hash_sign else _UNITS.get(unit or "", unit or "")
+        subject = _subject(text[: match.start()])
+        for raw in (first, second):
+            if raw is None:
+                continue
+            value = float(raw)
+            kind = unit or ("year" if "." not in raw and 1900 <= value <= 2100 else "")
+            decimals = len(raw.split(".")[1]) if "." in raw else 0
+            numbers.append(Number(value, decimals, kind, subject))
+    return tuple(numbers)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z][a-z0-9'\-]*|\d+(?:\.\d+)?", text)
+
+
+def _negations(text: str) -> tuple[frozenset[str], ...]:
+    """What each negation applies to: the next few content words of its clause."""
+    scopes = []
+    for clause in re.split(r"[,;:]", text):
+        words = [w for w in _words(clause) if w not in _STOPWORDS]
+        for i, word in enumerate(words):
+            if word in _NEGATIONS or word.endswith("n't"):
+                scopes.append(frozenset(_stem(w) for w in words[i + 1: i + 1 + NEGATION_REACH]))
+    return tuple(scopes)
+
+
+def _negation_count(sentence: Profile, other: Profile) -> int:
+    """Negations in the sentence that bear on what the other sentence talks about."""
+    return sum(bool(scope & other.terms) for scope in sentence.negations)
+
+
+def _pivot_sides(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The terms either side of a comparison word, within its clause: who beats whom."""
+    clauses = re.split(r"[;:]|, (?:and|so|which)\b|\b(?:but|while|whereas)\b", text)
+    clause = next((c for c in clauses if _PIVOTS & set(_words(c))), "")
+    words = _words(clause)
+    pivot = next((i for i, w in enumerate(words) if w in _PIVOTS), None)
+    if pivot is None:
+        return frozenset(), frozenset()
+
+    def side(part: list[str]) -> frozenset[str]:
+        return frozenset(_stem(w.removesuffix("'s")) for w in part if w not in _STOPWORDS)
+
+    return side(words[:pivot]), side(words[pivot + 1:])
+
+
+def _swapped(claim: Profile, evidence: Profile) -> bool:
+    """The claim puts on one side of a comparison what the evidence puts on the other."""
+    if not (claim.before_pivot and evidence.before_pivot):
+        return False
+    crossed = len(claim.after_pivot & evidence.before_pivot) + len(
+        evidence.after_pivot & claim.before_pivot
+    )
+    return crossed > len(claim.after_pivot & evidence.after_pivot)
+
+
+def profile(text: str) -> Profile:
+    """Break a sentence into what the checks compare."""
+    normal = _normalize(text)
+    rest, names, bits = _extract_names(normal)
+    words = _words(normal)
+    before, after = _pivot_sides(normal)
+    directions: dict[str, set[int]] = {}
+    for word in words:
+        if word in _DIRECTIONS:
+            axis, sign = _DIRECTIONS[word]
+            directions.setdefault(axis, set()).add(sign)
+    terms = {
+        _stem(w) for w in re.findall(r"[a-z][a-z\-]*[a-z]", re.sub(r"§[^§]*§", " ", rest))
+        if w not in _STOPWORDS and w not in _NEGATIONS and w not in _ABSOLUTES
+    }
+    terms |= {name for _, name in names}
+    terms |= {f"{b}-bit" for b in bits | _implied_bits(names)}
+    return Profile(
+        text=text,
+        terms=frozenset(terms),
+        numbers=_extract_numbers(rest),
+        bits=frozenset(bits),
+        names=frozenset(names),
+        negations=_negations(_NOT_NEGATING.sub(" ", normal)),
+        directions={axis: signs.pop() for axis, signs in directions.items() if len(signs) == 1},
+        absolutes=frozenset(w for w in words if w in _ABSOLUTES),
+        reported=bool(_REPORTED.search(normal)),
+        before_pivot=before,
+        after_pivot=after,
+    )
+
+
+# -- comparing a claim with one evidence sentence ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Conflict:
+    kind: Literal["number", "name", "polarity"]
+    reason: str
+
+
+def _number_conflict(
+    claim: Profile, evidence: Profile, attested: frozenset[Number]
+) -> Conflict | None:
+    for number in claim.numbers:
+        if number in attested or any(number.matches(other) for other in evidence.numbers):
+            continue
+        rivals = [
+            other for other in evidence.numbers
+            if number.comparable(other) and not any(other.matches(n) for n in claim.numbers)
+        ]
+        if rivals:
+            closest = min(rivals, key=lambda other: abs(other.value - number.value))
+            return Conflict("number", f"the source gives {closest}, not {number}")
+    return None
+
+
+def _name_conflict(claim: Profile, evidence: Profile) -> Conflict | None:
+    theirs = evidence.all_bits
+    for mine in (claim.all_bits, claim.bits):  # "NF4 is 8-bit": the written width counts alone
+        if mine - theirs and theirs - mine:
+            said = ", ".join(f"{b}-bit" for b in sorted(theirs - mine))
+            claimed = ", ".join(f"{b}-bit" for b in sorted(mine - theirs))
+            return Conflict("name", f"the source says {said}, not {claimed}")
+    for slot in ("format", "method", "model"):
+        mine = {n for s, n in claim.names if s == slot}
+        theirs = {n for s, n in evidence.names if s == slot}
+        if mine - theirs and theirs - mine:
+            said, claimed = sorted(theirs - mine)[0], sorted(mine - theirs)[0]
+            return Conflict("name", f"the source says this of {said}, not {claimed}")
+    return None
+
+
+def _polarity_conflict(claim: Profile, evidence: Profile) -> Conflict | None:
+    """An odd number of flips (negation, direction, swapped comparison) reverses the meaning,
+    when the evidence speaks of the formats, methods and models the claim names."""
+    if not claim.names <= evidence.names:
+        return None
+    flips = _negation_count(claim, evidence) + _negation_count(evidence, claim)
+    for axis, sign in claim.directions.items():
+        if evidence.directions.get(axis, sign) != sign:
+            flips += 1
+    if _swapped(claim, evidence):
+        flips += 1
+    if flips % 2:
+        return Conflict("polarity", f"the source says otherwise: “{_quote(evidence.text)}”")
+    return None
+
+
+def conflict(
+    claim: Profile, evidence: Profile, attested: frozenset[Number] = frozenset()
+) -> Conflict | None:
+    """Why the claim and the evidence sentence cannot both hold, or None.
+
+    Claim numbers in `attested` were found stated elsewhere in the evidence, so a sentence
+    that gives another number is about something else rather than a contradiction.
+    """
+    return (
+        _number_conflict(claim, evidence, attested)
+        or _name_conflict(claim, evidence)
+        or _polarity_conflict(claim, evidence)
+    )
+
+
+def _quote(text: str) -> str:
+    text = strip_citations(text)
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1].rsplit(" ", 1)[0] + "…"
+
+
+# -- known misconceptions, each answered by a source ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Misconception:
+    claim: str
+    correction: str
+    doc_id: str
+
+
+MISCONCEPTIONS = (
+    Misconception(
+        "int4 matches full-precision flagship quality on hard reasoning tasks",
+        "int4 cannot be expected to deliver flagship quality on hard reasoning tasks",
+        "lesson-what-ai-cannot-do.md",
+    ),
+    Misconception(
+        "fine-tuning recovers the lost capability of a quantized model without adding precision",
+        "recovery such as QLoRA trains 16-bit adapters, so it re-introduces precision",
+        "recovery-reintroduces-precision.md",
+    ),
+    Misconception(
+        "a quantized model always generates faster on a CPU",
+        "on CPUs dequantization overhead can eat the speed gain",
+        "memory-bandwidth-decoding.md",
+    ),
+    Misconception(
+        "perplexity catches every quality loss from quantization",
+        "cheap metrics such as perplexity can hide losses on hard tasks",
+        "perplexity-and-kld.md",
+    ),
+    Misconception(
+        "the bit count alone decides the quality of a 4-bit format",
+        "Q4_0 and Q4_K_M are both 4-bit, yet Q4_0 loses much more quality",
+        "llama-cpp-perplexity-kld.md",
+    ),
+    Misconception(
+        "quantization results for LLaMA-2 carry over to LLaMA-3",
+        "LLaMA-3 is more sensitive to quantization, so each model needs its own evaluation",
+        "llama3-vs-llama2-sensitivity.md",
+    ),
+    Misconception(
+        "AWQ picks salient channels by the size of the weights",
+        "AWQ picks salient channels from activation magnitudes",
+        "awq.md",
+    ),
+    Misconception(
+        "calibration-based methods make 4-bit quantization free of any loss",
+        "a calibrated 4-bit model can remain measurably worse than full precision",
+        "rtn-vs-calibration.md",
+    ),
+    Misconception(
+        "single-stream decoding is compute bound, so the size of the weights does not affect speed",
+        "single-stream generation is memory-bandwidth bound: fewer bytes of weights, faster tokens",
+        "memory-bandwidth-decoding.md",
+    ),
+    Misconception(
+        "FP4 is the best choice for 4-bit quantization on a CPU",
+        "FP4 is very slow on CPU in bitsandbytes; NF4 is the one to use",
+        "bitsandbytes-cpu-backend.md",
+    ),
+    Misconception(
+        "bytes per weight gives the full memory needed to run a model",
+        "running a model also needs memory for activations and the key-value cache",
+        "bytes-per-weight.md",
+    ),
+)
+
+
+# -- the verifier --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    profile: Profile
+    context: frozenset[str]  # its chunk's title and section terms, for coverage
+    chunk_names: frozenset[str]  # names anywhere in its chunk: a compound claim spans sentences
+    chunk: int  # index into the chunk list it came from
+
+    @property
+    def terms(self) -> frozenset[str]:
+        return self.profile.terms | self.context
+
+
+@dataclass(frozen=True)
+class _Judgement:
+    status: Status
+    score: float
+    reason: str
+    row: int | None  # the deciding evidence sentence
+    misconception: Misconception | None = None
+
+
+class Verifier:
+    def __init__(self, chunks: list[Chunk]):
+        self._chunks = list(chunks)
+        self._sentences = [s for i, c in enumerate(self._chunks) for s in _split_chunk(c, i)]
+        self._vectors = embed([s.profile.text for s in self._sentences])
+        self._rows_of: dict[str, list[int]] = {}
+        for row, sentence in enumerate(self._sentences):
+            self._rows_of.setdefault(self._chunks[sentence.chunk].chunk_id, []).append(row)
+        self._idf = _idf([s.profile.terms for s in self._sentences])
+        self._idf_unknown = math.log(len(self._sentences) + 1) + 1
+        self._misconceptions = [profile(m.claim) for m in MISCONCEPTIONS]
+        self._misconception_vectors = embed([m.claim for m in MISCONCEPTIONS])
+
+    def check(self, sentences: list[str], evidence: list[Chunk]) -> list[Verdict]:
+        """A verdict per sentence, against the given evidence chunks only."""
+        if not sentences:
+            return []
+        texts = [strip_citations(s) for s in sentences]
+        pool: list[_Sentence] = []
+        known: list[np.ndarray | None] = []  # None: a sentence embedded below with the claims
+        for index, chunk in enumerate(evidence):
+            rows = self._rows_of.get(chunk.chunk_id)
+            if rows is None:  # not in the knowledge base (a user's source, say): split it now
+                fresh = _split_chunk(chunk, index)
+                pool += fresh
+                known += [None] * len(fresh)
+            else:
+                pool += [dataclasses.replace(self._sentences[r], chunk=index) for r in rows]
+                known += [self._vectors[r] for r in rows]
+        new_texts = [s.profile.text for s, v in zip(pool, known, strict=True) if v is None]
+        vectors = embed(texts + new_texts)  # one call for the claims and unseen evidence
+        fresh_vectors = iter(vectors[len(texts):])
+        pool_vectors = np.array([v if v is not None else next(fresh_vectors) for v in known])
+        verdicts = []
+        for original, text, vector in zip(sentences, texts, vectors[: len(texts)], strict=True):
+            judgement = self._judge(profile(text), vector, pool, pool_vectors)
+            index = self._evidence_index(judgement, pool, evidence)
+            verdicts.append(_verdict(original, judgement, index))
+        return verdicts
+
+    def check_claim(self, claim: str) -> tuple[Verdict, list[Chunk]]:
+        """A lone claim against the whole knowledge base; returns the evidence it chose."""
+        text = strip_citations(claim)
+        vector = embed([text])[0]
+        judgement = self._judge(profile(text), vector, self._sentences, self._vectors)
+        evidence = self._evidence_for(judgement, vector)
+        index = self._evidence_index(judgement, self._sentences, evidence)
+        return _verdict(claim, judgement, index), evidence
+
+    # -- judging -------------------------------------------------------------------------
+
+    def _judge(
+        self, claim: Profile, vector: np.ndarray, pool: list[_Sentence], vectors: np.ndarray
+    ) -> _Judgement:
+        """The closest evidence sentences decide: the first that states the claim or opposes it."""
+        if not pool or not (claim.terms or claim.numbers):
+            return _UNSTATED
+        cosines = vectors @ vector
+        matches = {
+            int(r): _match(cosines[r], self._coverage(claim, pool[r].terms))
+            for r in np.argsort(-cosines)[:SHORTLIST]
+            if not pool[r].profile.reported
+        }
+        ranked = sorted(matches, key=matches.__getitem__, reverse=True)[:CANDIDATES]
+        if not ranked:
+            return _UNSTATED
+        related = [r for r in ranked if matches[r] >= RELATED_MATCH]
+        attested = _attested(claim, [pool[r].profile for r in related])
+        support = next((r for r in ranked if _states(claim, pool[r], attested)), None)
+        support_match = matches[support] if support is not None else 0.0
+        misconception, misconception_match = self._misconception(claim, vector)
+        if misconception is not None and misconception_match > matches[ranked[0]]:
+            reason = f"a common misconception: {misconception.correction}"
+            return _Judgement("contradicted", support_match, reason, None, misconception)
+        for position, row in enumerate(related):
+            if matches[row] < support_match:
+                break
+            # a number stated by a closer sentence: this one is about something else
+            closer = _attested(claim, [pool[r].profile for r in related[:position]])
+            found = conflict(claim, pool[row].profile, closer)
+            if found is not None and (found.kind == "number" or matches[row] >= OPPOSED_MATCH):
+                return _Judgement("contradicted", support_match, found.reason, row)
+        if support is not None and support_match >= SUPPORT_MATCH:
+            return _strength(claim, pool[support].profile, support_match, support)
+        if claim.absolutes - _BACKING_ONLY and related:
+            return _strength(claim, pool[related[0]].profile, support_match, related[0])
+        return _UNSTATED
+
+    def _coverage(self, claim: Profile, terms: frozenset[str]) -> float:
+        """IDF-weighted share of the claim's terms that the evidence contains."""
+        weights = {t: self._idf.get(t, self._idf_unknown) for t in claim.terms}
+        total = sum(weights.values())
+        return sum(w for t, w in weights.items() if t in terms) / total if total else 0.0
+
+    def _misconception(
+        self, claim: Profile, vector: np.ndarray
+    ) -> tuple[Misconception | None, float]:
+        """The closest known misconception the claim repeats (rather than denies), and how close."""
+        cosines = self._misconception_vectors @ vector
+        index = int(np.argmax(cosines))
+        known = self._misconceptions[index]
+        match = _match(cosines[index], self._coverage(claim, known.terms))
+        if match < MISCONCEPTION_MATCH or _polarity_conflict(claim, known) is not None:
+            return None, match
+        return MISCONCEPTIONS[index], match
+
+    # -- evidence ------------------------------------------------------------------------
+
+    def _evidence_for(self, judgement: _Judgement, vector: np.ndarray) -> list[Chunk]:
+        """The chunks behind a lone claim's verdict: the deciding one first, then the closest."""
+        order = []
+        if judgement.misconception is not None:  # the closest chunk of the correcting source
+            doc_id = judgement.misconception.doc_id
+            rows = [r for r, s in enumerate(self._sentences)
+                    if self._chunks[s.chunk].doc_id == doc_id]
+            if rows:
+                closest = max(rows, key=lambda r: float(self._vectors[r] @ vector))
+                order.append(self._sentences[closest].chunk)
+        if judgement.row is not None:
+            order.append(self._sentences[judgement.row].chunk)
+        for row in np.argsort(-(self._vectors @ vector)):
+            if len(set(order)) >= EVIDENCE_CHUNKS:
+                break
+            order.append(self._sentences[int(row)].chunk)
+        return [self._chunks[i] for i in dict.fromkeys(order)]
+
+    def _evidence_index(
+        self, judgement: _Judgement, pool: list[_Sentence], evidence: list[Chunk]
+    ) -> int | None:
+        """Where in the evidence list the chunk behind the verdict sits."""
+        if judgement.misconception is not None:
+            doc_id = judgement.misconception.doc_id
+            return next((i for i, c in enumerate(evidence) if c.doc_id == doc_id), None)
+        if judgement.row is None:
+            return None
+        if pool is self._sentences:  # a lone claim: find its chunk in the evidence chosen
+            chunk = self._chunks[pool[judgement.row].chunk]
+            return next((i for i, c in enumerate(evidence) if c.chunk_id == chunk.chunk_id), None)
+        return pool[judgement.row].chunk
+
+
+_UNSTATED = _Judgement("uncertain", 0.0, "nothing in the sources states this", None)
+
+
+def _match(cosine: float, coverage: float) -> float:
+    return COSINE_WEIGHT * float(cosine) + (1 - COSINE_WEIGHT) * coverage
+
+
+def _attested(claim: Profile, related: list[Profile]) -> frozenset[Number]:
+    """Claim numbers that a related sentence about the same formats and methods states."""
+    return frozenset(
+        number for number in claim.numbers for evidence in related
+        if _name_conflict(claim, evidence) is None
+        and any(number.matches(other) for other in evidence.numbers)
+    )
+
+
+def _states(claim: Profile, sentence: _Sentence, attested: frozenset[Number]) -> bool:
+    """The sentence agrees with the claim and carries its bit widths, names and comparison;
+    its numbers it carries too, or a related sentence does."""
+    evidence = sentence.profile
+    return (
+        conflict(claim, evidence) is None
+        and all(n in attested for n in claim.numbers)
+        and claim.bits <= evidence.all_bits
+        and all(name in sentence.chunk_names for slot, name in claim.names
+                if slot in ("format", "method"))
+        and (not claim.before_pivot or bool(evidence.before_pivot) or any(
+            evidence.directions.get(axis) == sign for axis, sign in claim.directions.items()
+        ))
+    )
+
+
+def _strength(claim: Profile, evidence: Profile, score: float, row: int) -> _Judgement:
+    """Supported, unless the claim uses an absolute word the evidence sentence does not."""
+    backed = {_ABSOLUTES[word] for word in evidence.absolutes}
+    unbacked = sorted(w for w in claim.absolutes - _BACKING_ONLY if _ABSOLUTES[w] not in backed)
+    if unbacked:
+        reason = f"“{unbacked[0]}” goes further than the source: “{_quote(evidence.text)}”"
+        return _Judgement("overbroad", score, reason, row)
+    if score >= SUPPORT_MATCH:
+        return _Judgement("supported", score, f"the source says: “{_quote(evidence.text)}”", row)
+    return _UNSTATED
+
+
+def _verdict(text: str, judgement: _Judgement, index: int | None) -> Verdict:
+    reason = judgement.reason if index is None else f"{judgement.reason} [{index + 1}]"
+    score = round(min(max(judgement.score, 0.0), 1.0), 3)
+    return Verdict(text, judgement.status, score, reason, index)
+
+
+def _split_chunk(chunk: Chunk, index: int) -> list[_Sentence]:
+    heading = profile(f"{chunk.title}. {chunk.section}")
+    sentences = [profile(s) for s in split_sentences(chunk.text)]
+    names = frozenset(name for p in [heading, *sentences] for _, name in p.names)
+    return [_Sentence(p, heading.terms, names, index) for p in sentences]
+
+
+def _idf(term_sets: list[frozenset[str]]) -> dict[str, float]:
+    counts = Counter(t for terms in term_sets for t in terms)
+    total = len(term_sets)
+    return {t: math.log((total + 1) / (n + 1)) + 1 for t, n in counts.items()}
