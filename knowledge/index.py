@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import chromadb
+from chromadb.api.client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 from langchain_core.documents import Document as LCDocument
@@ -39,8 +40,8 @@ COVERED_LEXICAL = 10.0
 NEAR_DUPLICATE = 0.85
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9_.\-]*[a-z0-9]|[a-z0-9]")
 _STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from how i in is it its me of on or so that "
-    "the this to was what when which who why will with you your".split()
+    "a about after al an and are as at be by can did do does et for from get how i in is it its "
+    "me of on or so that the there this to was what when which who why will with you your".split()
 )
 
 
@@ -90,24 +91,36 @@ class KnowledgeIndex:
         return cls(settings.index_dir, folders)
 
     def _open_store(self) -> Chroma:
+        """The Chroma collection; an unreadable one is deleted and rebuilt from the sources."""
+        try:
+            return self._connect()
+        except Exception as error:  # chromadb raises many kinds on a damaged directory
+            log.warning("the index in %s is unreadable (%s): rebuilding it", self.index_dir, error)
+            shutil.rmtree(self.index_dir, ignore_errors=True)
+            SharedSystemClient.clear_system_cache()  # forget the damaged files' open handles
+            return self._connect()
+
+    def _connect(self) -> Chroma:
         self.index_dir.mkdir(parents=True, exist_ok=True)
         client = chromadb.PersistentClient(
             path=str(self.index_dir / "chroma"),
             settings=ChromaSettings(anonymized_telemetry=False),
         )
-        return Chroma(
+        store = Chroma(
             client=client,
             collection_name=COLLECTION,
             embedding_function=get_embeddings(),
             collection_metadata={"hnsw:space": "cosine"},
         )
+        store.get(limit=1)  # fails here, not mid-answer, if the files are damaged
+        return store
 
     # -- indexing ---------------------------------------------------------------
 
     def sync(self, progress: bool = True, force: bool = False) -> SyncReport:
         """Bring the index in line with the source folders; embed only what changed."""
         documents, errors = load_documents(self.folders)
-        manifest = {} if force else self._read_manifest()
+        manifest = {} if force or self._is_empty() else self._read_manifest()
         current = {doc.doc_id: doc for doc in documents}
         changed = [doc for doc in documents if manifest.get(doc.doc_id) != doc.digest]
         stale = [doc_id for doc_id in manifest if doc_id not in current]
@@ -140,6 +153,9 @@ class KnowledgeIndex:
             ids=[c.chunk_id for c in chunks],
         )
 
+    def _is_empty(self) -> bool:
+        return not self._store.get(limit=1)["ids"]
+
     def _indexed_doc_ids(self) -> set[str]:
         metadatas = self._store.get(include=["metadatas"])["metadatas"]
         return {m.get("doc_id", "") for m in metadatas}
@@ -167,11 +183,6 @@ class KnowledgeIndex:
     @property
     def document_titles(self) -> list[str]:
         return sorted({c.title for c in self._chunks})
-
-    def reset(self) -> None:
-        """Delete the whole index; the next sync rebuilds it from the sources."""
-        shutil.rmtree(self.index_dir, ignore_errors=True)
-        self._store = self._open_store()
 
     # -- retrieval ----------------------------------------------------------------
 

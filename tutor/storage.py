@@ -6,12 +6,15 @@ crash leaves either all of an action or none of it.
 """
 
 import json
+import logging
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 REVIEW_STATES = ("pending", "approved", "rejected", "corrected")
 
@@ -121,14 +124,11 @@ class Store:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._conn.row_factory = sqlite3.Row
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.executescript(_SCHEMA)
+            self._conn = _connect(path)
         except sqlite3.DatabaseError as error:
-            raise StorageError(f"{path}: cannot open the database ({error})") from None
+            aside = _move_aside(path)
+            log.error("%s is not a usable database (%s): moved it to %s", path, error, aside)
+            self._conn = _connect(path)
         except OSError as error:
             raise StorageError(
                 f"{path.parent}: cannot create the data directory ({error})"
@@ -306,6 +306,40 @@ class Store:
             QuizScore(r["user_id"], r["best"], r["latest"], r["total"], r["attempts"]) for r in rows
         ]
 
+    # -- a member's data --------------------------------------------------------------
+
+    _USER_TABLES = ("questions", "quiz_sessions", "quiz_results", "feedback")
+
+    def export_user(self, user_id: str) -> dict:
+        """Everything stored about one member, table by table."""
+        data = {
+            table: [
+                dict(r) for r in self._query(f"SELECT * FROM {table} WHERE user_id = ?", (user_id,))
+            ]
+            for table in self._USER_TABLES
+        }
+        data["reviews"] = [
+            {**dict(r), "answer_json": None}
+            for r in self._query("SELECT * FROM reviews WHERE user_id = ?", (user_id,))
+        ]
+        return data
+
+    def forget_user(self, user_id: str) -> dict[str, int]:
+        """Delete a member's questions, quiz state and feedback; anonymize their review items.
+
+        Review items stay (they are the moderators' record) but no longer name the member.
+        """
+        counts = {}
+        with self._transaction() as db:
+            for table in self._USER_TABLES:
+                counts[table] = db.execute(
+                    f"DELETE FROM {table} WHERE user_id = ?", (user_id,)
+                ).rowcount
+            counts["reviews"] = db.execute(
+                "UPDATE reviews SET user_id = 'forgotten' WHERE user_id = ?", (user_id,)
+            ).rowcount
+        return counts
+
     # -- feedback and per-server settings -------------------------------------------
 
     def add_feedback(self, user_id: str, question: str, helpful: bool) -> None:
@@ -333,6 +367,32 @@ class Store:
                 (guild_id, json.dumps(merged)),
             )
         return merged
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            conn.close()
+            raise sqlite3.DatabaseError("integrity check failed")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.executescript(_SCHEMA)
+    except sqlite3.OperationalError as error:
+        # read-only or full disk, locked file: not corruption, so nothing is moved
+        raise StorageError(f"{path}: cannot use the database ({error})") from None
+    return conn
+
+
+def _move_aside(path: Path) -> Path:
+    """Keep a damaged database for inspection instead of overwriting it."""
+    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+    path.rename(aside)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return aside
 
 
 def _review(row: sqlite3.Row) -> Review:

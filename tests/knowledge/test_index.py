@@ -1,6 +1,9 @@
 """The real Chroma index over the packaged sources."""
 
+import shutil
+
 import pytest
+from chromadb.api.client import SharedSystemClient
 
 from knowledge.documents import PACKAGED_SOURCES
 from knowledge.index import KnowledgeIndex
@@ -57,3 +60,33 @@ def test_indexing_is_incremental(tmp_path):
     changed = index.sync(progress=False)
     assert (changed.added, changed.removed, changed.unchanged) == (1, 1, 0)
     assert {h.chunk.title for h in index.search("GGUF Q5_K_S files", k=4)} == {"Gamma"}
+
+
+def _tiny_sources(folder):
+    folder.mkdir()
+    (folder / "a.md").write_text(
+        "---\ntitle: Alpha\nsource: Test\nurl: ''\nlicense: x\n---\n# Alpha\n\n"
+        "GGUF Q5_K_S files keep five bits per weight in blocks.\n"
+    )
+    return [(folder, "user")]
+
+
+def test_a_deleted_index_is_rebuilt_from_the_sources(tmp_path):
+    folders = _tiny_sources(tmp_path / "sources")
+    KnowledgeIndex(tmp_path / "index", folders).sync(progress=False)
+    shutil.rmtree(tmp_path / "index" / "chroma")
+    SharedSystemClient.clear_system_cache()  # as a fresh process would start
+    index = KnowledgeIndex(tmp_path / "index", folders)
+    assert index.sync(progress=False).added == 1
+    assert index.search("GGUF Q5_K_S files", k=1)
+
+
+def test_a_corrupted_index_is_rebuilt_with_a_log_line(tmp_path, caplog):
+    folders = _tiny_sources(tmp_path / "sources")
+    KnowledgeIndex(tmp_path / "index", folders).sync(progress=False)
+    SharedSystemClient.clear_system_cache()
+    (tmp_path / "index" / "chroma" / "chroma.sqlite3").write_bytes(b"not a database" * 100)
+    index = KnowledgeIndex(tmp_path / "index", folders)
+    assert "unreadable" in caplog.text and "rebuilding" in caplog.text
+    assert index.sync(progress=False).added == 1
+    assert index.search("GGUF Q5_K_S files", k=1)
