@@ -60,6 +60,106 @@ async def _ask_json(service, questions: Iterable[str]) -> None:
         print(json.dumps(record, ensure_ascii=False), flush=True)
 
 
+def cmd_explain(args, settings: Settings) -> int:
+    return _print_one(settings, lambda service: service.ask(args.topic, mode="explain"), args.json)
+
+
+def cmd_steps(args, settings: Settings) -> int:
+    return _print_one(settings, lambda service: service.steps(args.detail), args.json)
+
+
+def _print_one(settings: Settings, call, as_json: bool) -> int:
+    """Start the service, await one call on it, print the result as text or JSON."""
+    service = start_service(settings)
+    try:
+        result = asyncio.run(call(service))
+        print(json.dumps(result.to_dict(), ensure_ascii=False) if as_json else result.render())
+    finally:
+        service.close()
+    return 0
+
+
+def cmd_verify(args, settings: Settings) -> int:
+    from knowledge.index import KnowledgeIndex
+    from tutor.service import claim_report
+    from tutor.verify import Verifier
+
+    index = KnowledgeIndex.from_settings(settings)
+    index.sync(progress=False)
+    verifier = Verifier(index.chunks)
+    claims = _lines(sys.stdin) if args.claim == "-" else [args.claim]
+    for claim in claims:
+        try:
+            report = claim_report(verifier, claim, settings.max_question_chars)
+        except GuardError as error:
+            report = {"claim": claim, "error": str(error)}
+        print(json.dumps(report, ensure_ascii=False) if args.json else _render_claim(report))
+    return 0
+
+
+def _render_claim(report: dict) -> str:
+    if "error" in report:
+        return f"{report['claim']!r}: {report['error']}"
+    mark = "⚠️ " if report["flagged"] else "✓ "
+    lines = [f"{mark}{report['status']} ({report['score']:.2f}): {report['reason']}"]
+    lines += [f"  [{s['n']}] {s['title']}: {s['quote'][:160]}" for s in report["sources"][:2]]
+    return "\n".join(lines)
+
+
+def cmd_review(args, settings: Settings) -> int:
+    from tutor.review_console import run_review
+
+    return run_review(args, settings, start_service)
+
+
+def cmd_quiz(args, settings: Settings) -> int:
+    from tutor.quiz_console import export_bank, run_quiz
+
+    if args.export_json:
+        print(export_bank(args.bank))
+        return 0
+    return run_quiz(settings, args.bank)
+
+
+def cmd_export_user(args, settings: Settings) -> int:
+    from tutor.storage import Store
+
+    store = Store(settings.database_path)
+    try:
+        print(json.dumps(store.export_user(args.user_id), indent=2, ensure_ascii=False))
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_forget_user(args, settings: Settings) -> int:
+    from tutor.storage import Store
+
+    store = Store(settings.database_path)
+    try:
+        counts = store.forget_user(args.user_id)
+    finally:
+        store.close()
+    removed = ", ".join(f"{n} {table}" for table, n in counts.items())
+    print(f"Forgot member {args.user_id}: {removed} (review items kept, anonymized).")
+    return 0
+
+
+def cmd_lab(args, settings: Settings) -> int:
+    from tutor.lab import lab_files, run_lab
+
+    report = run_lab(settings, args.precisions, fresh=args.fresh, progress=not args.json)
+    chart, markdown, as_json = lab_files(settings)
+    report.write_chart(chart)
+    report.write_markdown(markdown)
+    report.write_json(as_json)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(f"{report.render_table()}\n\n{report.render_targets()}\n\nChart: {chart}")
+    return 0
+
+
 def cmd_ingest(args, settings: Settings) -> int:
     from knowledge.index import KnowledgeIndex
 
@@ -104,6 +204,59 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="one JSON object per answer")
     ask.set_defaults(handler=cmd_ask)
 
+    explain = commands.add_parser("explain", help="a plain-language explanation for a beginner")
+    explain.add_argument("topic")
+    explain.add_argument("--json", action="store_true")
+    explain.set_defaults(handler=cmd_explain)
+
+    steps = commands.add_parser(
+        "steps", help="two possible next steps from one detail, each with a reason it may be wrong"
+    )
+    steps.add_argument("detail")
+    steps.add_argument("--json", action="store_true")
+    steps.set_defaults(handler=cmd_steps)
+
+    verify = commands.add_parser("verify", help="check a claim against the knowledge base")
+    verify.add_argument("claim", help="the claim, or - to read one per line from stdin")
+    verify.add_argument("--json", action="store_true", help="one JSON object per claim")
+    verify.set_defaults(handler=cmd_verify)
+
+    review = commands.add_parser("review", help="work the moderators' review queue")
+    review.add_argument(
+        "action",
+        nargs="?",
+        default="list",
+        choices=["list", "show", "approve", "reject", "correct"],
+    )
+    review.add_argument("id", nargs="?", type=int, help="the review item's number")
+    review.add_argument("correction", nargs="?", help="the corrected text (for 'correct')")
+    review.add_argument("--moderator", default=os.environ.get("USER", "console"))
+    review.add_argument("--all", action="store_true", help="list resolved items too")
+    review.set_defaults(handler=cmd_review)
+
+    quiz = commands.add_parser("quiz", help="take the lesson's quiz in the terminal")
+    quiz.add_argument("--bank", default="lesson", help="lesson (default) or deep_dive")
+    quiz.add_argument("--export-json", action="store_true", help="print the bank as JSON")
+    quiz.set_defaults(handler=cmd_quiz)
+
+    export = commands.add_parser("export-user", help="print all data stored about a member")
+    export.add_argument("user_id", help="the member's Discord id ('console' for the console)")
+    export.set_defaults(handler=cmd_export_user)
+
+    forget = commands.add_parser("forget-user", help="delete a member's stored data")
+    forget.add_argument("user_id")
+    forget.set_defaults(handler=cmd_forget_user)
+
+    lab = commands.add_parser(
+        "lab", help="measure the model at each precision: memory, speed and quality, with a chart"
+    )
+    lab.add_argument("--json", action="store_true", help="print the report as JSON")
+    lab.add_argument("--fresh", action="store_true", help="measure again, ignoring the cache")
+    lab.add_argument(
+        "--precisions", nargs="+", default=["none", "int8", "nf4"], choices=["none", "int8", "nf4"]
+    )
+    lab.set_defaults(handler=cmd_lab)
+
     ingest = commands.add_parser("ingest", help="rebuild the knowledge index from the sources")
     ingest.set_defaults(handler=cmd_ingest)
 
@@ -113,12 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tutor.lab import LabError
+
     args = build_parser().parse_args(argv)
     quiet_libraries()
     try:
         settings = load_settings()
         return args.handler(args, settings)
-    except (SettingsError, ModelError, StorageError, GuardError) as error:
+    except (SettingsError, ModelError, StorageError, GuardError, LabError) as error:
         print(f"quantutor: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,6 +11,8 @@ from tutor.text import split_sentences
 
 LEAD_SENTENCES = 3
 LEAD_MIN_SCORE = 0.35  # below this a source sentence does not answer the question
+TERM_WEIGHT = 0.3  # exact terms shared with the question ("Q4_K_M", "Japanese", "AWQ")
+FIGURE_WEIGHT = 0.1  # a question after a quantity is best answered by a sentence with one
 PROMPT_CHUNK_CHARS = 500  # keeps the prompt, and so the prefill, short
 
 SYSTEM_PROMPTS = {
@@ -28,6 +30,13 @@ _ON_TOPIC = re.compile(
     r"quanti|\d+[- ]?bits?\b|\bbits?\b|\bint\d|\bfp\d|bf16|nf4|fp4|gguf|\bq\d|gptq|awq|smoothquant|"
     r"qlora|lora|\bllms?\b|model|weight|precision|perplex|memory|gpu|cpu|vram|\bram\b|token|lesson|"
     r"quiz|\bai\b|calibrat|outlier|llama|bitsandbytes|\bkl\b|accuracy|quality|inference|compress",
+    re.IGNORECASE,
+)
+
+
+_ASKS_FOR_FIGURE = re.compile(
+    r"how (many|much|big|fast|large)|perplexity|score|ratio|drop|percent|%|\bgb\b|memory|"
+    r"bits? per|figure|number|size|speed|accuracy|find|result",
     re.IGNORECASE,
 )
 
@@ -67,7 +76,13 @@ def lead_sentences(question: str, hits: list[Hit], sources: list[SourceRef]) -> 
     vectors = embed([text for _, text in candidates])
     meaning = vectors @ np.asarray(embed_query(question))
     terms = set(tokenize(question))
-    scores = [m + 0.15 * _overlap(terms, text) for m, (_, text) in zip(meaning, candidates)]
+    wants_figure = bool(_ASKS_FOR_FIGURE.search(question))
+    scores = [
+        m
+        + TERM_WEIGHT * _overlap(terms, text)
+        + (FIGURE_WEIGHT if wants_figure and re.search(r"\d", text) else 0.0)
+        for m, (_, text) in zip(meaning, candidates)
+    ]
     chosen = []
     for i in np.argsort(scores)[::-1]:
         n, text = candidates[i]
@@ -83,12 +98,12 @@ def _overlap(terms: set[str], text: str) -> float:
     return len(terms & set(tokenize(text))) / len(terms) if terms else 0.0
 
 
-def build_messages(question: str, hits: list[Hit], mode: str = "answer") -> list[dict]:
+def build_messages(question: str, hits: list[Hit], system: str) -> list[dict]:
     numbered = "\n".join(
         f"[{n}] {hit.chunk.text[:PROMPT_CHUNK_CHARS]}" for n, hit in enumerate(hits, start=1)
     )
     return [
-        {"role": "system", "content": SYSTEM_PROMPTS[mode]},
+        {"role": "system", "content": system},
         {"role": "user", "content": f"Sources:\n{numbered}\n\nQuestion: {question}"},
     ]
 

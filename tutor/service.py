@@ -5,18 +5,41 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
 
 from knowledge.index import KnowledgeIndex
 from tutor import rag
-from tutor.answer import Answer, Sentence
+from tutor.answer import Answer, Sentence, SourceRef
 from tutor.guard import clean_text
+from tutor.lab import lab_files
 from tutor.model import ModelWorker, load_model
+from tutor.quizzes import QuizDesk
 from tutor.settings import Settings
-from tutor.storage import Store
-from tutor.text import citations_in, complete_sentences, repeats, strip_citations
+from tutor.steps import (
+    STEP_PROMPTS,
+    NextSteps,
+    Step,
+    fallback_steps,
+    parse_steps,
+)
+from tutor.storage import Review, Store
+from tutor.text import (
+    citations_in,
+    complete_sentences,
+    repeats,
+    split_sentences,
+    strip_citations,
+)
 from tutor.verify import Verifier
 
 log = logging.getLogger(__name__)
+
+MAX_CORRECTION_CHARS = 4000
+STEPS_MAX_NEW_TOKENS = 120  # two steps and two risks need more room than an answer
+STEP_CITATION_SCORE = 0.5  # a step is cited only where a source clearly backs it
 
 
 @dataclass(frozen=True)
@@ -36,6 +59,8 @@ class TutorService:
         self.index = index
         self.store = store
         self.worker = worker
+        self.quizzes = QuizDesk(store)
+        self._restore_corrections()
         self.verifier = Verifier(index.chunks)
 
     @classmethod
@@ -99,7 +124,8 @@ class TutorService:
         answer.timings_ms["compose"] = _ms_since(mark)
 
         mark = time.perf_counter()
-        generation = await self.generate(rag.build_messages(question, hits, mode), on_text)
+        messages = rag.build_messages(question, hits, rag.SYSTEM_PROMPTS[mode])
+        generation = await self.generate(messages, on_text)
         answer.timings_ms["draft"] = _ms_since(mark)
         answer.timings_ms["prefill"] = generation.prefill_ms
 
@@ -116,7 +142,12 @@ class TutorService:
             )
         return answer
 
-    async def generate(self, messages: list[dict], on_text: Callable[[str], None] | None = None):
+    async def generate(
+        self,
+        messages: list[dict],
+        on_text: Callable[[str], None] | None = None,
+        max_new_tokens: int | None = None,
+    ):
         """Run one generation on the model worker, streaming text back onto this loop."""
         loop = asyncio.get_running_loop()
         so_far: list[str] = []
@@ -125,9 +156,8 @@ class TutorService:
             so_far.append(piece)
             loop.call_soon_threadsafe(on_text, "".join(so_far))
 
-        request = self.worker.submit(
-            messages, self.settings.max_new_tokens, stream if on_text else None
-        )
+        limit = max_new_tokens or self.settings.max_new_tokens
+        request = self.worker.submit(messages, limit, stream if on_text else None)
         try:
             return await asyncio.wait_for(
                 asyncio.wrap_future(request.future), self.settings.generation_timeout_s
@@ -155,6 +185,117 @@ class TutorService:
                 )
             )
         return sentences
+
+    # -- next steps -----------------------------------------------------------------
+
+    async def steps(self, detail: str) -> NextSteps:
+        """Two next steps for one detail of the lesson, each with one reason it might be wrong."""
+        detail = clean_text(detail, self.settings.max_question_chars, what="detail")
+        hits = await asyncio.to_thread(
+            self.index.search, detail, self.settings.top_k, self.settings.relevance_floor
+        )
+        sources = rag.number_sources(hits)
+        for path, prompt in zip(("model", "model-retry"), STEP_PROMPTS):
+            messages = rag.build_messages(detail, hits, prompt)
+            generation = await self.generate(messages, max_new_tokens=STEPS_MAX_NEW_TOKENS)
+            parsed = parse_steps(generation.text)
+            if parsed:
+                await asyncio.to_thread(self._cite_steps, parsed, hits)
+                return NextSteps(detail, parsed, path, sources)
+        proposed = fallback_steps(sources, self._source_for)
+        return NextSteps(detail, proposed, "sources", sources)
+
+    def _cite_steps(self, proposed: list[Step], hits) -> None:
+        verdicts = self.verifier.check([s.step for s in proposed], [h.chunk for h in hits])
+        for step, verdict in zip(proposed, verdicts):
+            if verdict.evidence is not None and verdict.score >= STEP_CITATION_SCORE:
+                step.citations = [verdict.evidence + 1]
+
+    def _source_for(self, doc_id: str, n: int) -> SourceRef:
+        chunk = next(c for c in self.index.chunks if c.doc_id == doc_id)
+        quote = split_sentences(chunk.text)[0]
+        return SourceRef(n, chunk.title, chunk.source, quote, chunk.url, doc_id)
+
+    # -- the lab --------------------------------------------------------------------
+
+    def lab_report(self) -> tuple[str, Path | None] | None:
+        """The latest `quantutor lab` report (Markdown) and its chart, if the lab has run."""
+        chart, markdown, _ = lab_files(self.settings)
+        if not markdown.is_file():
+            return None
+        return markdown.read_text(encoding="utf-8"), chart if chart.is_file() else None
+
+    # -- checking a lone claim ------------------------------------------------------
+
+    def verify_claim(self, claim: str) -> dict:
+        return claim_report(self.verifier, claim, self.settings.max_question_chars)
+
+    # -- the moderators' review queue ----------------------------------------------
+
+    def resolve_review(
+        self, review_id: int, decision: str, moderator: str, correction: str | None = None
+    ) -> Review:
+        """Approve, reject or correct a flagged answer, once.
+
+        A correction becomes a moderator-verified source: written, indexed and cited.
+        """
+        if decision == "corrected":
+            correction = clean_text(correction or "", MAX_CORRECTION_CHARS, what="correction")
+        review = self.store.resolve_review(review_id, decision, moderator, correction)
+        if review.status == "corrected":
+            self._write_correction(review)
+            self.index.sync(progress=False)
+            self.verifier = Verifier(self.index.chunks)
+        return review
+
+    @property
+    def corrections_dir(self):
+        return self.settings.data_dir / "corrections"
+
+    def _write_correction(self, review: Review) -> None:
+        when = datetime.fromtimestamp(review.resolved_at or time.time(), UTC).date()
+        title = f"Moderator correction: {review.question[:80]}"
+        front = {
+            "title": title,
+            "source": f"quantutor moderators, review #{review.id} by {review.moderator}, {when}",
+            "url": "",
+            "license": "CC-BY-4.0 (written by the server's moderators)",
+        }
+        body = f"# {title}\n\n{review.correction}\n"
+        self.corrections_dir.mkdir(parents=True, exist_ok=True)
+        path = self.corrections_dir / f"review-{review.id}.md"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(f"---\n{yaml.safe_dump(front, allow_unicode=True)}---\n{body}")
+        tmp.replace(path)
+
+    def _restore_corrections(self) -> None:
+        """A crash between storing a correction and writing its source is mended at start."""
+        missing = [
+            r
+            for r in self.store.corrections()
+            if not (self.corrections_dir / f"review-{r.id}.md").exists()
+        ]
+        for review in missing:
+            self._write_correction(review)
+        if missing:
+            self.index.sync(progress=False)
+
+
+def claim_report(verifier: Verifier, claim: str, max_chars: int) -> dict:
+    """One claim checked against the whole knowledge base, in the CLI's JSON shape."""
+    claim = clean_text(claim, max_chars, what="claim")
+    verdict, evidence = verifier.check_claim(claim)
+    return {
+        "claim": claim,
+        "status": verdict.status,
+        "flagged": verdict.flagged,
+        "score": round(verdict.score, 3),
+        "reason": verdict.reason,
+        "sources": [
+            {"n": n, "title": c.title, "source": c.source, "quote": c.text}
+            for n, c in enumerate(evidence, start=1)
+        ],
+    }
 
 
 def _ms_since(start: float) -> float:

@@ -1,0 +1,77 @@
+"""The moderators' review queue in a terminal: list, show, approve, reject, correct."""
+
+import sys
+from datetime import datetime
+
+from tutor.storage import Review, ReviewError, Store
+
+DECISIONS = {"approve": "approved", "reject": "rejected", "correct": "corrected"}
+
+
+def run_review(args, settings, start_service) -> int:
+    try:
+        if args.action == "list":
+            return _list(settings, include_resolved=args.all)
+        if args.id is None:
+            print(f"quantutor: 'review {args.action}' needs an item number", file=sys.stderr)
+            return 2
+        if args.action == "show":
+            return _show(settings, args.id)
+        return _decide(args, settings, start_service)
+    except ReviewError as error:
+        print(f"quantutor: {error}", file=sys.stderr)
+        return 1
+
+
+def _list(settings, include_resolved: bool) -> int:
+    store = Store(settings.database_path)
+    reviews = store.list_reviews(None if include_resolved else "pending", limit=50)
+    store.close()
+    if not reviews:
+        print("The review queue is empty.")
+    for review in reviews:
+        print(summary_line(review))
+    return 0
+
+
+def _show(settings, review_id: int) -> int:
+    store = Store(settings.database_path)
+    try:
+        print(describe(store.get_review(review_id)))
+    finally:
+        store.close()
+    return 0
+
+
+def _decide(args, settings, start_service) -> int:
+    correction = args.correction
+    if args.action == "correct" and not correction:
+        print("Type the corrected answer, then Ctrl-D:", file=sys.stderr)
+        correction = sys.stdin.read()
+    service = start_service(settings)
+    try:
+        review = service.resolve_review(args.id, DECISIONS[args.action], args.moderator, correction)
+    finally:
+        service.close()
+    print(f"#{review.id} {review.status} by {review.moderator}.")
+    if review.status == "corrected":
+        print("The correction is now a moderator-verified source, indexed and cited.")
+    return 0
+
+
+def summary_line(review: Review) -> str:
+    flagged = sum(s["status"] != "supported" for s in review.answer.get("sentences", []))
+    when = datetime.fromtimestamp(review.created_at).strftime("%Y-%m-%d %H:%M")
+    return (
+        f"#{review.id} [{review.status}] {review.question[:70]!r} "
+        f"({flagged} flagged; asked by {review.user_id} at {when})"
+    )
+
+
+def describe(review: Review) -> str:
+    lines = [summary_line(review), "", review.answer.get("answer", "")]
+    if review.status != "pending":
+        lines.append(f"\n{review.status} by {review.moderator}")
+    if review.correction:
+        lines.append(f"Correction: {review.correction}")
+    return "\n".join(lines)
