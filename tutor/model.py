@@ -24,8 +24,8 @@ from transformers import (
     BitsAndBytesConfig,
     StoppingCriteria,
     StoppingCriteriaList,
-    TextStreamer,
 )
+from transformers.generation.streamers import BaseStreamer
 
 from tutor.settings import PACKAGED_MODEL
 
@@ -203,44 +203,73 @@ class Generation:
 
 
 class _StopWhenCancelled(StoppingCriteria):
-    def __init__(self, request: GenerationRequest):
-        self.request = request
+    """Stops each row of a batch whose request was cancelled; the other rows go on."""
+
+    def __init__(self, requests: list[GenerationRequest]):
+        self.requests = requests
 
     def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
-        stop = self.request.cancelled.is_set()
-        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool)
+        return torch.tensor([r.cancelled.is_set() for r in self.requests], dtype=torch.bool)
 
 
-class _CallbackStreamer(TextStreamer):
-    """Hands decoded text to a callback and notes when the first token arrived."""
+class _BatchStreamer(BaseStreamer):
+    """Routes each row's new tokens, decoded, to its own request's callback."""
 
-    def __init__(self, tokenizer, on_text):
-        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
-        self.on_text = on_text
+    def __init__(self, tokenizer, requests: list[GenerationRequest]):
+        self.tokenizer = tokenizer
+        self.requests = requests
+        self.tokens: list[list[int]] = [[] for _ in requests]
+        self.sent = [0] * len(requests)
+        self.done = [False] * len(requests)
         self.first_token_at: float | None = None
         self._prompt_seen = False
 
-    def put(self, value):
-        if self._prompt_seen and self.first_token_at is None:
-            self.first_token_at = time.perf_counter()
-        self._prompt_seen = True
-        super().put(value)
+    def put(self, value: torch.Tensor) -> None:
+        if not self._prompt_seen:  # generate() first hands over the prompt itself
+            self._prompt_seen = True
+            return
+        self.first_token_at = self.first_token_at or time.perf_counter()
+        for row, token in enumerate(value.reshape(len(self.requests), -1)[:, -1].tolist()):
+            if self.done[row]:
+                continue
+            if token in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id):
+                self.done[row] = True
+                continue
+            self.tokens[row].append(token)
+            self._emit(row)
 
-    def on_finalized_text(self, text: str, stream_end: bool = False):
-        if text and self.on_text is not None:
-            self.on_text(text)
+    def end(self) -> None:
+        for row in range(len(self.requests)):
+            self._emit(row, final=True)
+
+    def _emit(self, row: int, final: bool = False) -> None:
+        callback = self.requests[row].on_text
+        if callback is None:
+            return
+        text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
+        if text.endswith("\ufffd") and not final:
+            return  # half of a multi-byte character: wait for the rest
+        if len(text) > self.sent[row]:
+            callback(text[self.sent[row] :])
+            self.sent[row] = len(text)
 
 
 class ModelWorker:
     """One thread owns the model; callers submit requests and await the results.
 
-    Generation never runs on the asyncio event loop. A cancelled or timed-out
-    request stops at its next token, so it cannot wedge the worker.
+    Generation never runs on the asyncio event loop. Requests that arrive together
+    are generated as one left-padded batch (greedy, so each gets the tokens it would
+    get alone), which multiplies throughput when many learners ask at once. A
+    cancelled or timed-out request stops at its next token without disturbing the
+    others in its batch.
     """
 
-    def __init__(self, loaded: LoadedModel):
+    def __init__(self, loaded: LoadedModel, max_batch: int = 8, batch_window_s: float = 0.01):
         self.loaded = loaded
+        self.max_batch = max_batch
+        self.batch_window_s = batch_window_s
         self._queue: queue.Queue[GenerationRequest | None] = queue.Queue()
+        self._closing = False
         self._thread = threading.Thread(target=self._run, name="model-worker", daemon=True)
         self._thread.start()
 
@@ -258,44 +287,91 @@ class ModelWorker:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        while (request := self._queue.get()) is not None:
-            if request.cancelled.is_set() or not request.future.set_running_or_notify_cancel():
+        while not self._closing:
+            batch = self._collect()
+            live = [r for r in batch if r.future.set_running_or_notify_cancel()]
+            live = [r for r in live if not self._cancelled(r)]
+            if not live:
                 continue
             try:
-                request.future.set_result(self.generate_now(request))
-            except GenerationCancelled as error:
-                request.future.set_exception(error)
-            except Exception as error:  # one failed request must not stop the worker
+                results = self.generate_batch(live)
+            except Exception as error:  # one failed batch must not stop the worker
                 log.exception("generation failed")
-                request.future.set_exception(error)
+                results = [error] * len(live)
+            for request, result in zip(live, results):
+                if isinstance(result, BaseException):
+                    request.future.set_exception(result)
+                else:
+                    request.future.set_result(result)
+
+    def _collect(self) -> list[GenerationRequest]:
+        """The next request, plus whatever else arrives within the batch window."""
+        first = self._queue.get()
+        if first is None:
+            self._closing = True
+            return []
+        batch = [first]
+        deadline = time.perf_counter() + self.batch_window_s
+        while len(batch) < self.max_batch:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.perf_counter()))
+            except queue.Empty:
+                break
+            if item is None:
+                self._closing = True
+                break
+            batch.append(item)
+        return batch
+
+    @staticmethod
+    def _cancelled(request: GenerationRequest) -> bool:
+        if request.cancelled.is_set():
+            request.future.set_exception(GenerationCancelled("the request was cancelled"))
+            return True
+        return False
 
     def generate_now(self, request: GenerationRequest) -> Generation:
         """Greedy generation for one request, on the calling thread."""
+        result = self.generate_batch([request])[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[Generation | Exception]:
+        """Greedy generation for a batch of requests, left-padded, on the calling thread."""
         model, tokenizer = self.loaded.model, self.loaded.tokenizer
         started = time.perf_counter()
-        inputs = tokenizer.apply_chat_template(
-            request.messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
-        streamer = _CallbackStreamer(tokenizer, request.on_text)
+        prompts = [
+            tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
+            for r in requests
+        ]
+        tokenizer.padding_side = "left"
+        inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        streamer = _BatchStreamer(tokenizer, requests)
         with torch.inference_mode():
-            output = model.generate(
+            model.generate(  # the streamer keeps each row's tokens
                 **inputs,
-                max_new_tokens=request.max_new_tokens,
+                max_new_tokens=max(r.max_new_tokens for r in requests),
                 do_sample=False,
                 streamer=streamer,
-                stopping_criteria=StoppingCriteriaList([_StopWhenCancelled(request)]),
+                stopping_criteria=StoppingCriteriaList([_StopWhenCancelled(requests)]),
                 pad_token_id=tokenizer.pad_token_id,
             )
-        if request.cancelled.is_set():
-            raise GenerationCancelled("the request was cancelled")
-        prompt_tokens = inputs["input_ids"].shape[1]
-        new_ids = output[0][prompt_tokens:]
         finished = time.perf_counter()
         first = streamer.first_token_at or finished
-        return Generation(
-            text=tokenizer.decode(new_ids, skip_special_tokens=True).strip(),
-            prompt_tokens=int(prompt_tokens),
-            new_tokens=int(new_ids.shape[0]),
-            prefill_ms=(first - started) * 1000,
-            total_ms=(finished - started) * 1000,
-        )
+        results: list[Generation | Exception] = []
+        for row, request in enumerate(requests):
+            if request.cancelled.is_set():
+                results.append(GenerationCancelled("the request was cancelled"))
+                continue
+            new_ids = streamer.tokens[row][: request.max_new_tokens]
+            results.append(
+                Generation(
+                    text=tokenizer.decode(new_ids, skip_special_tokens=True).strip(),
+                    prompt_tokens=int(inputs["attention_mask"][row].sum()),
+                    new_tokens=len(new_ids),
+                    prefill_ms=(first - started) * 1000,
+                    total_ms=(finished - started) * 1000,
+                )
+            )
+        return results
