@@ -73,7 +73,7 @@ class TutorService:
         store = Store(settings.database_path)
         loaded = load_model(settings.model, settings.quantization, settings.cache_dir)
         log.info("model ready: %s", loaded.describe())
-        return cls(settings, index, store, ModelWorker(loaded))
+        return cls(settings, index, store, ModelWorker(loaded, max_batch=settings.max_batch))
 
     def close(self) -> None:
         self.worker.close()

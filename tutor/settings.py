@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     generation_timeout_s: float = Field(
         60.0, gt=0, description="A draft that takes longer is cancelled."
     )
+    max_batch: int = Field(
+        8, ge=1, le=64, description="Questions drafted together; 1 turns batching off."
+    )
     top_k: int = Field(3, ge=1, le=20, description="Source chunks given to the model.")
     relevance_floor: float = Field(
         0.25, ge=0.0, le=1.0, description="Cosine similarity below which a chunk is not used."

@@ -1,0 +1,79 @@
+"""Throughput of the model worker: 8 concurrent questions batched vs one at a time.
+
+Builds the real answer prompts (retrieved sources + question) for 8 benchmark questions,
+then generates them one at a time and all at once through the same ModelWorker, and
+prints answered tokens per second both ways, the speed-up (target >= 2.5x) and how many
+answers came out token-for-token identical.
+
+Usage: python bench/throughput_bench.py [--quantization nf4|int8|none] [--runs 3]
+"""
+
+import argparse
+import statistics
+import sys
+import time
+
+from knowledge.index import KnowledgeIndex
+from tutor import rag
+from tutor.cli import quiet_libraries
+from tutor.evaluation import load_questions
+from tutor.model import GenerationRequest, ModelWorker, load_model
+from tutor.settings import load_settings
+
+CONCURRENT = 8
+
+
+def prompts(settings) -> list[list[dict]]:
+    index = KnowledgeIndex.from_settings(settings)
+    index.sync(progress=False)
+    questions = [q["question"] for q in load_questions(CONCURRENT)]
+    return [
+        rag.build_messages(q, index.search(q, settings.top_k), rag.SYSTEM_PROMPTS["answer"])
+        for q in questions
+    ]
+
+
+def timed(run) -> tuple[float, list]:
+    started = time.perf_counter()
+    results = run()
+    return time.perf_counter() - started, results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quantization", default="nf4", choices=["nf4", "int8", "none"])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    quiet_libraries()
+    settings = load_settings(quantization=args.quantization)
+    messages = prompts(settings)
+    worker = ModelWorker(load_model(settings.model, settings.quantization, settings.cache_dir))
+    limit = settings.max_new_tokens
+
+    def requests():
+        return [GenerationRequest(m, limit) for m in messages]
+
+    sequential, batched = [], []
+    for run in range(args.runs):
+        seconds, alone = timed(lambda: [worker.generate_now(r) for r in requests()])
+        sequential.append(sum(g.new_tokens for g in alone) / seconds)
+        seconds, together = timed(lambda: worker.generate_batch(requests()))
+        batched.append(sum(g.new_tokens for g in together) / seconds)
+        same = sum(a.text == b.text for a, b in zip(alone, together))
+        print(
+            f"run {run + 1}: one at a time {sequential[-1]:.1f} tok/s, "
+            f"batched {batched[-1]:.1f} tok/s, identical answers {same}/{CONCURRENT}",
+            flush=True,
+        )
+    worker.close()
+    speedup = statistics.median(batched) / statistics.median(sequential)
+    print(
+        f"{settings.quantization}, {CONCURRENT} concurrent questions, up to {limit} new tokens: "
+        f"median {statistics.median(sequential):.1f} tok/s one at a time, "
+        f"{statistics.median(batched):.1f} tok/s batched, speed-up {speedup:.2f}x (target >= 2.5x)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

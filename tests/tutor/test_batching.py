@@ -1,0 +1,90 @@
+"""Dynamic batching in the model worker, on a tiny fp32 model (fast, and exact arithmetic
+enough that batched and one-at-a-time greedy decoding must agree token for token)."""
+
+import threading
+
+import pytest
+import torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from tutor.model import (
+    GenerationCancelled,
+    GenerationRequest,
+    LoadedModel,
+    ModelWorker,
+    convert_packaged,
+)
+from tutor.settings import load_settings
+
+QUESTIONS = [
+    "What is int8?",
+    "Explain NF4 in detail please.",
+    "q4 vs q8?",
+    "What is GPTQ used for?",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_worker():
+    tokenizer = AutoTokenizer.from_pretrained(convert_packaged(load_settings().cache_dir))
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config).eval()
+    worker = ModelWorker(LoadedModel(model, tokenizer, "tiny", "none", 0.0))
+    yield worker
+    worker.close()
+
+
+def request(question, max_new_tokens=12, on_text=None):
+    return GenerationRequest([{"role": "user", "content": question}], max_new_tokens, on_text)
+
+
+def test_a_batch_gives_each_request_the_tokens_it_gets_alone(tiny_worker):
+    alone = [tiny_worker.generate_now(request(q)) for q in QUESTIONS]
+    streamed = {q: [] for q in QUESTIONS}
+    batch = [request(q, on_text=streamed[q].append) for q in QUESTIONS]
+    together = tiny_worker.generate_batch(batch)
+    assert [g.text for g in together] == [g.text for g in alone]
+    assert [g.new_tokens for g in together] == [g.new_tokens for g in alone]
+    for question, generation in zip(QUESTIONS, together):
+        assert "".join(streamed[question]).strip() == generation.text
+
+
+def test_requests_submitted_together_are_batched(tiny_worker):
+    sizes = []
+    original = tiny_worker.generate_batch
+    tiny_worker.generate_batch = lambda requests: sizes.append(len(requests)) or original(requests)
+    try:
+        submitted = [tiny_worker.submit(r.messages, 8) for r in map(request, QUESTIONS)]
+        results = [s.future.result(timeout=60) for s in submitted]
+    finally:
+        del tiny_worker.generate_batch
+    assert all(r.text is not None for r in results)
+    assert max(sizes) > 1 and sum(sizes) == len(QUESTIONS)
+
+
+def test_a_cancelled_request_does_not_disturb_the_others(tiny_worker):
+    alone = [tiny_worker.generate_now(request(q, 30)) for q in QUESTIONS]
+    cancel_after_first = threading.Event()
+
+    def cancel_second(_text):
+        batch[1].cancelled.set()
+        cancel_after_first.set()
+
+    batch = [request(q, 30) for q in QUESTIONS]
+    batch[1].on_text = cancel_second
+    results = tiny_worker.generate_batch(batch)
+    assert cancel_after_first.is_set()
+    assert isinstance(results[1], GenerationCancelled)
+    assert [r.text for i, r in enumerate(results) if i != 1] == [
+        g.text for i, g in enumerate(alone) if i != 1
+    ]
