@@ -14,7 +14,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tutor.cli import quiet_libraries  # noqa: E402
 from tutor.lab import (  # noqa: E402
     LABELS,
     PRECISIONS,
@@ -23,6 +22,7 @@ from tutor.lab import (  # noqa: E402
     measure_isolated,
     project_version,
 )
+from tutor.logs import configure_logging  # noqa: E402
 from tutor.settings import load_settings  # noqa: E402
 
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="a hub id or model folder (default: QUANTUTOR_MODEL)")
     parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
     args = parser.parse_args(argv)
-    quiet_libraries()
+    configure_logging()
     settings = load_settings(**({"model": args.model} if args.model else {}))
     model = display_name(settings.model)
     print(f"{model}: each precision in a fresh process", flush=True)

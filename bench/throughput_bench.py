@@ -15,8 +15,8 @@ import time
 
 from knowledge.index import KnowledgeIndex
 from tutor import rag
-from tutor.cli import quiet_libraries
 from tutor.evaluation import load_questions
+from tutor.logs import configure_logging
 from tutor.model import GenerationRequest, ModelWorker, load_model
 from tutor.settings import load_settings
 
@@ -44,7 +44,7 @@ def main() -> int:
     parser.add_argument("--quantization", default="nf4", choices=["nf4", "int8", "none"])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    quiet_libraries()
+    configure_logging()
     settings = load_settings(quantization=args.quantization)
     messages = prompts(settings)
     worker = ModelWorker(load_model(settings.model, settings.quantization, settings.cache_dir))

@@ -6,10 +6,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # nothing in the tests may reach a network
 
 import pytest
 
-from tutor.cli import quiet_libraries
+from tutor.logs import configure_logging
 from tutor.settings import load_settings
 
-quiet_libraries()
+configure_logging()
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,7 @@ class Answer:
     quantization: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
     review_id: int | None = None  # set when a flagged answer was queued for moderators
+    request_id: str = ""  # ties the answer to its log line
 
     @property
     def flagged(self) -> bool:
@@ -76,6 +77,7 @@ class Answer:
             "quantization": self.quantization,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "review_id": self.review_id,
+            "request_id": self.request_id,
         }
 
     def render(self, with_sources: bool = True) -> str:

@@ -9,23 +9,12 @@ import sys
 from collections.abc import Iterable
 
 from tutor.guard import GuardError
+from tutor.logs import configure_logging
 from tutor.model import ModelError
 from tutor.settings import Settings, SettingsError, load_settings
 from tutor.storage import StorageError
 
 log = logging.getLogger("quantutor")
-
-
-def quiet_libraries() -> None:
-    """Library chatter (weight-loading bars, the bitsandbytes kernel notice) is not for users."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("bitsandbytes", "transformers", "sentence_transformers", "chromadb", "httpx"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
 
 
 def start_service(settings: Settings):
@@ -269,9 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     from tutor.lab import LabError
 
     args = build_parser().parse_args(argv)
-    quiet_libraries()
+    configure_logging()
     try:
         settings = load_settings()
+        token = settings.discord_token.get_secret_value() if settings.discord_token else ""
+        level = logging.INFO if args.command == "run" else logging.WARNING
+        configure_logging(level, secrets=[token])
         return args.handler(args, settings)
     except (SettingsError, ModelError, StorageError, GuardError, LabError) as error:
         print(f"quantutor: {error}", file=sys.stderr)

@@ -517,9 +517,9 @@ def _how_it_ended(exit_code: int | None) -> str:
 
 
 def _child(job: _Job, messages) -> None:
-    from tutor.cli import quiet_libraries
+    from tutor.logs import configure_logging
 
-    quiet_libraries()
+    configure_logging()
     try:
         result = _measure_here(job, lambda step: messages.put(("step", step)))
         messages.put(("result", asdict(result)))

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -103,6 +104,7 @@ class TutorService:
         started = time.perf_counter()
         question = clean_text(question, self.settings.max_question_chars, what="question")
         answer = Answer(question, model=self.model_name, quantization=self.quantization)
+        answer.request_id = uuid.uuid4().hex[:12]
         hits = await asyncio.to_thread(
             self.index.search, question, self.settings.top_k, self.settings.relevance_floor
         )
@@ -116,6 +118,7 @@ class TutorService:
             )
             self.store.log_question(asker.user_id, asker.guild_id, question, flagged=False)
             answer.timings_ms["total"] = _ms_since(started)
+            _log_answer(answer, asker)
             return answer
 
         mark = time.perf_counter()
@@ -140,6 +143,7 @@ class TutorService:
             answer.review_id = self.store.add_review(
                 question, answer.to_dict(), asker.user_id, asker.guild_id, asker.channel_id
             )
+        _log_answer(answer, asker)
         return answer
 
     async def generate(
@@ -296,6 +300,21 @@ def claim_report(verifier: Verifier, claim: str, max_chars: int) -> dict:
             for n, c in enumerate(evidence, start=1)
         ],
     }
+
+
+def _log_answer(answer: Answer, asker: Asker) -> None:
+    log.info(
+        "answered",
+        extra={
+            "request_id": answer.request_id,
+            "user": asker.user_id,
+            "guild": asker.guild_id,
+            "kind": answer.kind,
+            "flagged": answer.flagged,
+            "review_id": answer.review_id,
+            "ms": round(answer.timings_ms.get("total", 0.0)),
+        },
+    )
 
 
 def _ms_since(start: float) -> float:
