@@ -1,6 +1,7 @@
 """The console front end: the tutor in a terminal, through the same service as Discord."""
 
 import asyncio
+import signal
 import sys
 
 from tutor.guard import GuardError
@@ -8,11 +9,16 @@ from tutor.guard import GuardError
 HELP = """Commands:
   ask QUESTION     answer from the knowledge base, with numbered citations
                    (a line that is not a command is asked as a question)
+  explain TOPIC    a plain-language explanation for a beginner
+  steps DETAIL     two possible next steps, each with a reason it might be wrong
+  verify CLAIM     check one claim against the knowledge base
   help             this list
-  quit             leave (Ctrl-D works too)"""
+  quit             leave (Ctrl-D works too)
+The quiz has its own command: quantutor quiz"""
 
 
 def run_console(service, stdin=sys.stdin, stdout=sys.stdout) -> int:
+    signal.signal(signal.SIGTERM, _stop)  # finish cleanly: the caller closes the service
     print(
         f"quantutor console: {service.model_name} ({service.quantization}). "
         "Type a question, or 'help'.",
@@ -31,15 +37,26 @@ def run_console(service, stdin=sys.stdin, stdout=sys.stdout) -> int:
             if command == "help":
                 print(HELP, file=stdout)
             elif command:
-                question = rest if command == "ask" else line.strip()
-                print(_answer(loop, service, question), file=stdout)
+                print(_reply(loop, service, command, rest, line.strip()), file=stdout)
     finally:
         loop.close()
     return 0
 
 
-def _answer(loop, service, question: str) -> str:
+def _stop(signum, frame):
+    raise SystemExit(0)
+
+
+def _reply(loop, service, command: str, rest: str, line: str) -> str:
     try:
+        if command == "explain":
+            return loop.run_until_complete(service.ask(rest, mode="explain")).render()
+        if command == "steps":
+            return loop.run_until_complete(service.steps(rest)).render()
+        if command == "verify":
+            report = service.verify_claim(rest)
+            return f"{report['status']}: {report['reason']}"
+        question = rest if command == "ask" else line
         return loop.run_until_complete(service.ask(question)).render()
     except GuardError as error:
         return str(error)

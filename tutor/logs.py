@@ -57,7 +57,15 @@ def configure_logging(level: int = logging.WARNING, secrets: list[str] | None = 
     logging.getLogger("quantutor").setLevel(level)
     for name in ("tutor", "knowledge", "quiz", "bot"):
         logging.getLogger(name).setLevel(level)
-    for name in ("bitsandbytes", "transformers", "sentence_transformers", "chromadb", "httpx"):
+    # discord.client warns about voice support, which a text bot does not need.
+    for name in (
+        "bitsandbytes",
+        "transformers",
+        "sentence_transformers",
+        "chromadb",
+        "httpx",
+        "discord.client",
+    ):
         logging.getLogger(name).setLevel(logging.ERROR)
     from transformers.utils import logging as hf_logging
 
