@@ -160,6 +160,15 @@ def cmd_ingest(args, settings: Settings) -> int:
     return 1 if report.errors else 0
 
 
+def cmd_discord(args, settings: Settings) -> int:
+    from bot.main import command_specs, sync_commands
+
+    if args.sync:
+        return sync_commands(settings)
+    print(json.dumps(command_specs(settings), indent=2, ensure_ascii=False))
+    return 0
+
+
 def cmd_run(args, settings: Settings) -> int:
     if settings.discord_token is not None:
         from bot.main import run_bot
@@ -248,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = commands.add_parser("ingest", help="rebuild the knowledge index from the sources")
     ingest.set_defaults(handler=cmd_ingest)
+
+    discord = commands.add_parser("discord", help="inspect or register the Discord commands")
+    action = discord.add_mutually_exclusive_group(required=True)
+    action.add_argument(
+        "--check", action="store_true", help="build the bot offline, print its commands as JSON"
+    )
+    action.add_argument("--sync", action="store_true", help="register the commands with Discord")
+    discord.set_defaults(handler=cmd_discord)
 
     run = commands.add_parser("run", help="the Discord bot if a token is set, else the console")
     run.set_defaults(handler=cmd_run)

@@ -1,0 +1,1 @@
+"""One cog per area: answers, the quiz, the moderators' review queue, administration."""

@@ -1,0 +1,124 @@
+"""/settings (administrators, stored per server) and /lab (the latest model measurements)."""
+
+import asyncio
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import render
+from bot.cogs.common import GuildConfig, Refusal, config_for, reply, user_errors
+
+NO_LAB = (
+    "There are no lab measurements yet. The host can run `quantutor lab` to measure the "
+    "model's memory, speed and quality per precision (bf16, int8, nf4); /lab then shows "
+    "the table and the chart."
+)
+
+
+class AdminCog(commands.Cog, name="Admin"):
+    settings = app_commands.Group(
+        name="settings",
+        description="The tutor's settings on this server (administrators).",
+        guild_only=True,
+        default_permissions=discord.Permissions(administrator=True),
+    )
+
+    def __init__(self, bot: commands.Bot):
+        self.bot = bot
+
+    @property
+    def store(self):
+        return self.bot.service.store
+
+    @settings.command(name="show", description="This server's tutor settings.")
+    async def settings_show(self, interaction: discord.Interaction) -> None:
+        async with user_errors(interaction):
+            _require_admin(interaction)
+            await reply(interaction, describe(config_for(interaction)))
+
+    @settings.command(name="moderators", description="Where flagged answers go, and who reviews.")
+    @app_commands.describe(
+        channel="the moderators' channel for flagged answers",
+        role="members with this role may approve, reject and correct",
+    )
+    async def settings_moderators(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel | None = None,
+        role: discord.Role | None = None,
+    ) -> None:
+        async with user_errors(interaction):
+            _require_admin(interaction)
+            changes = {}
+            if channel is not None:
+                changes["mod_channel_id"] = channel.id
+            if role is not None:
+                changes["mod_role_id"] = role.id
+            if not changes:
+                raise Refusal("Give a channel, a role, or both.")
+            await self._save(interaction, **changes)
+
+    @settings.command(name="channel", description="Allow or stop answers in a channel.")
+    @app_commands.describe(
+        channel="the channel",
+        answer="True: answer there; False: stop. With no channel allowed, I answer everywhere.",
+    )
+    async def settings_channel(
+        self, interaction: discord.Interaction, channel: discord.TextChannel, answer: bool
+    ) -> None:
+        async with user_errors(interaction):
+            _require_admin(interaction)
+            allowed = set(config_for(interaction).ask_channel_ids)
+            allowed = allowed | {channel.id} if answer else allowed - {channel.id}
+            await self._save(interaction, ask_channel_ids=sorted(allowed))
+
+    @settings.command(name="cooldown", description="Seconds each member waits between questions.")
+    async def settings_cooldown(
+        self, interaction: discord.Interaction, seconds: app_commands.Range[int, 0, 3600]
+    ) -> None:
+        async with user_errors(interaction):
+            _require_admin(interaction)
+            await self._save(interaction, cooldown_s=seconds)
+
+    async def _save(self, interaction: discord.Interaction, **changes) -> None:
+        self.store.update_guild_settings(str(interaction.guild_id), **changes)
+        await reply(interaction, "Saved.\n" + describe(config_for(interaction)))
+
+    @app_commands.command(
+        name="lab", description="The latest measurements of the model per precision."
+    )
+    async def lab(self, interaction: discord.Interaction) -> None:
+        async with user_errors(interaction):
+            report = await asyncio.to_thread(self.bot.service.lab_report)
+            if report is None:
+                await reply(interaction, NO_LAB)
+                return
+            await interaction.response.defer(thinking=True)
+            table, chart = report
+            pieces = render.code_blocks(table)
+            for index, piece in enumerate(pieces):
+                final = index == len(pieces) - 1
+                files = [discord.File(chart, filename="lab.png")] if final and chart else []
+                await interaction.followup.send(
+                    piece, files=files, allowed_mentions=render.NO_MENTIONS
+                )
+
+
+def describe(config: GuildConfig) -> str:
+    def channel(channel_id):
+        return f"<#{channel_id}>" if channel_id else "not set"
+
+    where = ", ".join(map(channel, config.ask_channel_ids)) or "every channel"
+    role = f"<@&{config.mod_role_id}>" if config.mod_role_id else "not set"
+    return (
+        f"**Moderators' channel:** {channel(config.mod_channel_id)}\n"
+        f"**Moderator role:** {role} (Manage Messages also counts)\n"
+        f"**Answers in:** {where}\n"
+        f"**Cooldown:** {config.cooldown_s} s between questions per member"
+    )
+
+
+def _require_admin(interaction: discord.Interaction) -> None:
+    if not interaction.permissions.administrator:
+        raise Refusal("Only server administrators can change the tutor's settings.")

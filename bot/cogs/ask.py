@@ -1,0 +1,256 @@
+"""/ask, /explain and /nextsteps: queued for the model, streamed, then the checked answer."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import render
+from bot.cogs.common import (
+    asker_of,
+    config_for,
+    edit_reply,
+    reply,
+    user_errors,
+)
+from tutor.admission import describe_wait
+from tutor.answer import Answer
+from tutor.guard import GuardError, clean_text
+from tutor.service import Asker
+
+log = logging.getLogger("quantutor.bot")
+
+EDIT_INTERVAL_S = 1.0  # Discord rate-limits message edits; one a second stays well inside
+ANSWER_BUTTONS_TIMEOUT_S = 3600
+
+
+class DraftStream:
+    """Shows the draft as the model writes it, editing the reply at most once an interval."""
+
+    def __init__(self, edit: Callable[[str], Awaitable], interval_s: float = EDIT_INTERVAL_S):
+        self._edit = edit
+        self._interval_s = interval_s
+        self._latest = ""
+        self._shown = ""
+        self._last_edit = float("-inf")
+        self._task: asyncio.Task | None = None
+        self._closed = False
+
+    def update(self, text: str) -> None:
+        """Called on the loop with the whole draft so far; never waits."""
+        if self._closed:
+            return  # a piece that arrived after the final answer must not overwrite it
+        self._latest = text
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._latest != self._shown:
+            await asyncio.sleep(max(0.0, self._last_edit + self._interval_s - time.monotonic()))
+            text, self._last_edit = self._latest, time.monotonic()
+            try:
+                await self._edit(text)
+            except discord.HTTPException as error:  # a lost preview is not worth failing over
+                log.debug("draft edit failed: %s", error)
+            self._shown = text
+
+    async def close(self) -> None:
+        """Stop streaming, so that no late preview can overwrite the final answer."""
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+class AskCog(commands.Cog, name="Ask"):
+    def __init__(self, bot: commands.Bot):
+        self.bot = bot
+
+    @property
+    def service(self):
+        return self.bot.service
+
+    @app_commands.command(
+        name="ask", description="Ask about AI model quantization; the answer cites its sources."
+    )
+    @app_commands.describe(question="e.g. How much memory does a 7B model need in int8?")
+    async def ask(self, interaction: discord.Interaction, question: str) -> None:
+        await self.serve(interaction, question, "question", self.answer_with("answer"))
+
+    @app_commands.command(
+        name="explain", description="A plain-language explanation of a quantization topic."
+    )
+    @app_commands.describe(topic="e.g. NF4, LLM.int8() outliers, perplexity")
+    async def explain(self, interaction: discord.Interaction, topic: str) -> None:
+        await self.serve(interaction, topic, "topic", self.answer_with("explain"))
+
+    @app_commands.command(
+        name="nextsteps",
+        description="Two possible next steps from one detail, each with why it might be wrong.",
+    )
+    @app_commands.describe(detail="e.g. My 4-bit model got worse at long reasoning tasks")
+    async def nextsteps(self, interaction: discord.Interaction, detail: str) -> None:
+        await self.serve(interaction, detail, "detail", self._steps)
+
+    # -- the queued flow shared by every command that needs the model --------------------
+
+    async def serve(self, interaction: discord.Interaction, text: str, what: str, respond) -> None:
+        """Check, queue, defer, wait for the model's turn, respond; errors replace the reply."""
+        async with user_errors(interaction):
+            text = clean_text(text, self.service.settings.max_question_chars, what=what)
+            config = config_for(interaction)
+            config.check_channel(interaction.channel)
+            user_id = str(interaction.user.id)
+            async with self.bot.admission.admit(user_id, config.cooldown_s) as ticket:
+                await interaction.response.defer(thinking=True)
+                try:
+                    if ticket.ahead:
+                        wait = describe_wait(ticket.estimated_wait_s)
+                        await edit_reply(interaction, render.queued_text(ticket.ahead, wait))
+                    await ticket.turn()
+                    await respond(interaction, text)
+                except TimeoutError:
+                    await edit_reply(interaction, render.TOO_SLOW, embed=None, view=None)
+                except GuardError as error:
+                    await edit_reply(interaction, str(error), embed=None, view=None)
+                except Exception:
+                    log.exception("answering %r for user %s failed", text, user_id)
+                    await edit_reply(interaction, render.APOLOGY, embed=None, view=None)
+
+    def answer_with(self, mode: str):
+        """The responder for /ask ('answer') and /explain ('explain'): stream, then the answer."""
+
+        async def respond(interaction: discord.Interaction, question: str) -> None:
+            stream = DraftStream(
+                lambda draft: edit_reply(interaction, render.draft_preview(question, draft))
+            )
+            try:
+                answer = await self.service.ask(
+                    question, asker_of(interaction), on_text=stream.update, mode=mode
+                )
+            finally:
+                await stream.close()
+            message = await self.send_answer(interaction, answer, asker_of(interaction))
+            if answer.review_id is not None:
+                await self.bot.get_cog("Review").queue_answer(
+                    interaction.guild, answer.review_id, message
+                )
+
+        return respond
+
+    async def _steps(self, interaction: discord.Interaction, detail: str) -> None:
+        steps = await self.service.steps(detail)
+        embed = render.sources_embed(steps.sources) if steps.sources else None
+        await self._send_pieces(interaction, render.steps_messages(steps), embed=embed, view=None)
+
+    async def send_answer(
+        self, interaction: discord.Interaction, answer: Answer, asker: Asker
+    ) -> discord.Message:
+        """The final answer: split under the limit; sources embed and buttons on the last part."""
+        embed = render.sources_embed(answer.sources) if answer.sources else None
+        view = AnswerView(self, answer, asker) if answer.kind == "answer" else None
+        message = await self._send_pieces(
+            interaction, render.answer_messages(answer), embed=embed, view=view
+        )
+        if view is not None:
+            view.message = message
+        return message
+
+    async def _send_pieces(self, interaction, pieces: list[str], embed, view) -> discord.Message:
+        """Edit the deferred reply with the first piece and follow up with the rest.
+
+        The embed and the buttons go on the last piece, so they sit under the whole answer.
+        """
+        extras = {"embed": embed} if embed is not None else {}
+        if view is not None:
+            extras["view"] = view
+        first, rest = pieces[0], pieces[1:]
+        message = await edit_reply(
+            interaction, first, **{"embed": None, **(extras if not rest else {})}
+        )
+        for index, piece in enumerate(rest, start=1):
+            message = await interaction.followup.send(
+                piece,
+                wait=True,
+                allowed_mentions=render.NO_MENTIONS,
+                **(extras if index == len(rest) else {}),
+            )
+        return message
+
+
+class AnswerView(discord.ui.View):
+    """Feedback, a simpler explanation, and a report to the moderators, under one answer."""
+
+    def __init__(self, cog: AskCog, answer: Answer, asker: Asker):
+        super().__init__(timeout=ANSWER_BUTTONS_TIMEOUT_S)
+        self.cog = cog
+        self.answer = answer
+        self.asker = asker
+        self.rated: set[int] = set()
+        self.message: discord.Message | None = None
+
+    @discord.ui.button(label="Helpful", emoji="👍", style=discord.ButtonStyle.success)
+    async def helpful(self, interaction: discord.Interaction, button: discord.ui.Button):
+        await self._rate(interaction, helpful=True)
+
+    @discord.ui.button(label="Not helpful", emoji="👎", style=discord.ButtonStyle.secondary)
+    async def not_helpful(self, interaction: discord.Interaction, button: discord.ui.Button):
+        await self._rate(interaction, helpful=False)
+
+    @discord.ui.button(label="Explain simpler", emoji="🧒", style=discord.ButtonStyle.primary)
+    async def simpler(self, interaction: discord.Interaction, button: discord.ui.Button):
+        await self.cog.serve(
+            interaction, self.answer.question, "question", self.cog.answer_with("explain")
+        )
+
+    @discord.ui.button(label="Report to moderators", emoji="🚩", style=discord.ButtonStyle.danger)
+    async def report(self, interaction: discord.Interaction, button: discord.ui.Button):
+        async with user_errors(interaction):
+            if self.answer.review_id is not None:
+                await reply(
+                    interaction,
+                    f"Thanks: this answer is already with the moderators (review "
+                    f"#{self.answer.review_id}).",
+                )
+                return
+            store = self.cog.service.store
+            self.answer.review_id = store.add_review(
+                self.answer.question,
+                self.answer.to_dict(),
+                self.asker.user_id,
+                self.asker.guild_id,
+                str(interaction.channel_id or ""),
+                str(interaction.message.id) if interaction.message else "",
+            )
+            await reply(
+                interaction,
+                "Thanks: the moderators will look at this answer "
+                f"(review #{self.answer.review_id}).",
+            )
+            await self.cog.bot.get_cog("Review").notify(
+                interaction.guild, self.answer.review_id, reported_by=interaction.user.id
+            )
+
+    async def _rate(self, interaction: discord.Interaction, helpful: bool) -> None:
+        async with user_errors(interaction):
+            if interaction.user.id in self.rated:
+                await reply(interaction, "You have already rated this answer. Thanks!")
+                return
+            self.cog.service.store.add_feedback(
+                str(interaction.user.id), self.answer.question, helpful
+            )
+            self.rated.add(interaction.user.id)
+            await reply(interaction, "Thanks for the feedback!")
+
+    async def on_timeout(self) -> None:
+        """Take the buttons off, through the channel: the interaction's token has expired."""
+        if self.message is None or self.message.channel is None:
+            return
+        try:
+            await self.message.channel.get_partial_message(self.message.id).edit(view=None)
+        except discord.HTTPException as error:
+            log.info("could not remove expired answer buttons: %s", error)

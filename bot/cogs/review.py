@@ -1,0 +1,242 @@
+"""The moderators' queue: flagged answers posted with persistent buttons, /review list and show.
+
+The buttons are DynamicItems: their custom_id (`review:approve:12`) carries the item's
+number, so the one registration in setup_hook serves every post, also after a restart.
+"""
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import render
+from bot.cogs.common import (
+    GuildConfig,
+    config_for,
+    reply,
+    require_moderator,
+    user_errors,
+)
+from tutor.service import MAX_CORRECTION_CHARS
+from tutor.storage import Review, ReviewError
+
+log = logging.getLogger("quantutor.bot")
+
+DECISIONS = {"approve": "approved", "reject": "rejected", "correct": "corrected"}
+BUTTON_LOOKS = {
+    "approve": ("Approve", "✅", discord.ButtonStyle.success),
+    "reject": ("Reject", "🚫", discord.ButtonStyle.danger),
+    "correct": ("Correct", "✏️", discord.ButtonStyle.primary),
+}
+LIST_LIMIT = 20
+
+
+class ReviewButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"review:(?P<action>approve|reject|correct):(?P<id>\d+)",
+):
+    def __init__(self, action: str, review_id: int):
+        label, emoji, style = BUTTON_LOOKS[action]
+        super().__init__(
+            discord.ui.Button(
+                label=label, emoji=emoji, style=style, custom_id=f"review:{action}:{review_id}"
+            )
+        )
+        self.action = action
+        self.review_id = review_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match) -> "ReviewButton":
+        return cls(match["action"], int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.client.get_cog("Review").press(interaction, self.action, self.review_id)
+
+
+def review_controls(review_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for action in DECISIONS:
+        view.add_item(ReviewButton(action, review_id))
+    return view
+
+
+class CorrectionModal(discord.ui.Modal):
+    correction = discord.ui.Label(
+        text="The corrected answer",
+        description="What learners should be told instead; it becomes a cited source.",
+        component=discord.ui.TextInput(
+            style=discord.TextStyle.paragraph, max_length=MAX_CORRECTION_CHARS
+        ),
+    )
+
+    def __init__(self, cog: "ReviewCog", review_id: int):
+        super().__init__(title=f"Correct review #{review_id}")
+        self.cog = cog
+        self.review_id = review_id
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self.cog.correct(interaction, self.review_id, self.correction.component.value)
+
+
+class ReviewCog(commands.Cog, name="Review"):
+    review = app_commands.Group(
+        name="review",
+        description="The moderators' queue of flagged answers.",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_messages=True),
+    )
+
+    def __init__(self, bot: commands.Bot):
+        self.bot = bot
+
+    @property
+    def service(self):
+        return self.bot.service
+
+    # -- posting to the moderators ---------------------------------------------------------
+
+    async def queue_answer(self, guild, review_id: int, message: discord.Message) -> None:
+        """A flagged answer, already shown: remember where, then tell the moderators.
+
+        The learner has their answer by now, so a failure here is logged, never shown.
+        """
+        try:
+            self.service.store.set_review_message(
+                review_id, str(message.channel.id), str(message.id)
+            )
+            await self.notify(guild, review_id)
+        except Exception:
+            log.exception("review #%s: the moderators were not told", review_id)
+
+    async def notify(self, guild, review_id: int, reported_by: int | None = None) -> None:
+        """Post the item to the server's moderators' channel; a failure here only logs."""
+        if guild is None:
+            return
+        config = GuildConfig.load(self.service.store, guild.id)
+        channel = guild.get_channel(config.mod_channel_id) if config.mod_channel_id else None
+        if channel is None:
+            log.info("review #%s queued; server %s has no moderators' channel", review_id, guild.id)
+            return
+        content, embed = render.review_post(self.service.store.get_review(review_id), reported_by)
+        try:
+            await channel.send(
+                content,
+                embed=embed,
+                view=review_controls(review_id),
+                allowed_mentions=render.NO_MENTIONS,
+            )
+        except discord.HTTPException as error:
+            log.warning("could not post review #%s to the moderators: %s", review_id, error)
+
+    # -- commands --------------------------------------------------------------------------
+
+    @review.command(name="list", description="Pending review items on this server.")
+    async def review_list(self, interaction: discord.Interaction) -> None:
+        async with user_errors(interaction):
+            require_moderator(interaction, config_for(interaction))
+            pending = [
+                r
+                for r in self.service.store.list_reviews("pending", limit=500)
+                if r.guild_id == str(interaction.guild_id)
+            ]
+            if not pending:
+                await reply(interaction, "The review queue is empty. 🎉")
+                return
+            lines = [f"**{len(pending)} pending** (oldest first):"]
+            lines += [render.review_line(r) for r in pending[:LIST_LIMIT]]
+            if len(pending) > LIST_LIMIT:
+                lines.append(f"…and {len(pending) - LIST_LIMIT} more.")
+            lines.append("Use `/review show id` to see one and act on it.")
+            for part in render.split_message("\n".join(lines)):
+                await reply(interaction, part)
+
+    @review.command(name="show", description="One review item, with its buttons if pending.")
+    @app_commands.describe(id="the item's number, from /review list")
+    async def review_show(self, interaction: discord.Interaction, id: int) -> None:
+        async with user_errors(interaction):
+            require_moderator(interaction, config_for(interaction))
+            item = self._item_here(interaction, id)
+            content, embed = render.review_post(item)
+            if item.status != "pending":
+                content += f"\n{render.decision_line(item, item.moderator or '?')}"
+                await reply(interaction, content, embed=embed)
+            else:
+                await reply(interaction, content, embed=embed, view=review_controls(id))
+
+    # -- decisions -------------------------------------------------------------------------
+
+    async def press(self, interaction: discord.Interaction, action: str, review_id: int) -> None:
+        """A moderator's button: approve or reject at once; correct opens a form."""
+        async with user_errors(interaction):
+            require_moderator(interaction, config_for(interaction))
+            item = self._item_here(interaction, review_id)
+            if item.status != "pending":
+                raise ReviewError(
+                    f"Review item #{review_id} was already {item.status} by {item.moderator}; "
+                    "nothing changed."
+                )
+            if action == "correct":
+                await interaction.response.send_modal(CorrectionModal(self, review_id))
+                return
+            decided = await asyncio.to_thread(
+                self.service.resolve_review,
+                review_id,
+                DECISIONS[action],
+                _moderator(interaction),
+            )
+            await interaction.response.edit_message(
+                content=render.decision_line(decided, _moderator(interaction)),
+                view=None,
+                allowed_mentions=render.NO_MENTIONS,
+            )
+            await self.post_outcome(decided)
+
+    async def correct(self, interaction: discord.Interaction, review_id: int, text: str) -> None:
+        """The correction form: the text becomes a moderator-verified source (re-indexed)."""
+        async with user_errors(interaction):
+            require_moderator(interaction, config_for(interaction))
+            self._item_here(interaction, review_id)
+            await interaction.response.defer()
+            decided = await asyncio.to_thread(
+                self.service.resolve_review,
+                review_id,
+                "corrected",
+                _moderator(interaction),
+                text,
+            )
+            await interaction.edit_original_response(
+                content=render.decision_line(decided, _moderator(interaction)),
+                view=None,
+                allowed_mentions=render.NO_MENTIONS,
+            )
+            await self.post_outcome(decided)
+
+    async def post_outcome(self, review: Review) -> None:
+        """Reply under the original answer, where that message still exists."""
+        if not (review.channel_id.isdigit() and review.message_id.isdigit()):
+            return
+        try:
+            channel = self.bot.get_channel(int(review.channel_id)) or await self.bot.fetch_channel(
+                int(review.channel_id)
+            )
+            original = await channel.fetch_message(int(review.message_id))
+            await original.reply(
+                render.outcome_text(review),
+                allowed_mentions=render.NO_MENTIONS,
+                mention_author=False,
+            )
+        except discord.HTTPException as error:
+            log.info("review #%s: original answer not reachable (%s)", review.id, error)
+
+    def _item_here(self, interaction: discord.Interaction, review_id: int) -> Review:
+        """The item, if it belongs to this server; others' items do not exist here."""
+        item = self.service.store.get_review(review_id)
+        if item.guild_id != str(interaction.guild_id):
+            raise ReviewError(f"There is no review item #{review_id} on this server.")
+        return item
+
+
+def _moderator(interaction: discord.Interaction) -> str:
+    return f"{interaction.user.name} ({interaction.user.id})"

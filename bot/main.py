@@ -1,0 +1,154 @@
+"""Building, checking, syncing and running the Discord bot.
+
+The CLI calls these: `quantutor discord --check` -> command_specs, `quantutor discord
+--sync` -> sync_commands, `quantutor run` with a token -> run_bot.
+"""
+
+import asyncio
+import logging
+import signal
+import time
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs.admin import AdminCog
+from bot.cogs.ask import AskCog
+from bot.cogs.quiz import QuizButton, QuizCog
+from bot.cogs.review import ReviewButton, ReviewCog
+from bot.render import APOLOGY, NO_MENTIONS
+from tutor.admission import Admission, LoopLag
+from tutor.settings import Settings
+
+log = logging.getLogger("quantutor.bot")
+
+QUEUE_CAPACITY = 30  # waiting questions; at ~8 s each, the last starts within the 15-min token
+
+
+class TutorBot(commands.Bot):
+    def __init__(self, service, settings: Settings, admission: Admission | None = None):
+        super().__init__(
+            command_prefix=commands.when_mentioned,  # slash commands only: no message content
+            intents=discord.Intents.default(),
+            allowed_mentions=NO_MENTIONS,
+            help_command=None,
+        )
+        self.service = service
+        self.settings = settings
+        # As many answers in flight as the model worker drafts in one batch.
+        self.admission = admission or Admission(QUEUE_CAPACITY, workers=settings.max_batch)
+        self.lag = LoopLag()
+        self.startup_s: dict[str, float] = {}  # seconds per start-up phase, logged when ready
+        self.connecting_since: float | None = None
+        self.tree.error(self.on_app_command_error)
+
+    async def setup_hook(self) -> None:
+        for cog in (AskCog(self), QuizCog(self), ReviewCog(self), AdminCog(self)):
+            await self.add_cog(cog)
+        # One registration serves every review and quiz button ever posted.
+        self.add_dynamic_items(ReviewButton, QuizButton)
+
+    async def on_ready(self) -> None:
+        if self.connecting_since is None:
+            return  # a reconnect, not a start
+        self.startup_s["connect"] = time.perf_counter() - self.connecting_since
+        self.connecting_since = None
+        breakdown = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.startup_s.items())
+        log.info("ready as %s in %d servers (%s)", self.user, len(self.guilds), breakdown)
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """Anything a command did not handle itself: log it, apologise, keep running."""
+        log.error("command %s failed", interaction.command, exc_info=error)
+        send = (
+            interaction.followup.send
+            if interaction.response.is_done()
+            else interaction.response.send_message
+        )
+        try:
+            await send(APOLOGY, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            pass  # the interaction has expired; the log line is what is left
+
+
+def build_bot(service, settings: Settings, admission: Admission | None = None) -> TutorBot:
+    """The bot with its cogs added in setup_hook; with service None it can only be inspected."""
+    return TutorBot(service, settings, admission)
+
+
+def command_specs(settings: Settings) -> list[dict]:
+    """The application commands as Discord receives them, built without a connection."""
+
+    async def specs() -> list[dict]:
+        bot = build_bot(None, settings)
+        await bot.setup_hook()
+        return [command.to_dict(bot.tree) for command in bot.tree.get_commands()]
+
+    return asyncio.run(specs())
+
+
+def sync_commands(settings: Settings) -> int:
+    """Register the commands with Discord (needed once, and after commands change)."""
+    token = _token(settings)
+    if token is None:
+        return 2
+
+    async def sync() -> int:
+        async with build_bot(None, settings) as bot:
+            await bot.login(token)
+            synced = await bot.tree.sync()
+        print(f"Synced {len(synced)} application commands: {', '.join(c.name for c in synced)}.")
+        return 0
+
+    try:
+        return asyncio.run(sync())
+    except discord.LoginFailure:
+        log.error("Discord rejected the token: check QUANTUTOR_DISCORD_TOKEN.")
+        return 2
+
+
+def run_bot(settings: Settings) -> int:
+    """Start the tutor, then the bot; close both cleanly on Ctrl-C or SIGTERM."""
+    from tutor.service import TutorService
+
+    token = _token(settings)
+    if token is None:
+        return 2
+    logging.getLogger("quantutor").setLevel(logging.INFO)  # "ready" and the queue's warnings
+    started = time.perf_counter()
+    service = TutorService.start(settings)
+    startup = {"service": time.perf_counter() - started}
+    try:
+        return asyncio.run(_serve(service, settings, token, startup))
+    except KeyboardInterrupt:
+        return 0
+    except discord.LoginFailure:
+        log.error("Discord rejected the token: check QUANTUTOR_DISCORD_TOKEN.")
+        return 2
+    finally:
+        service.close()
+
+
+async def _serve(service, settings: Settings, token: str, startup: dict[str, float]) -> int:
+    bot = build_bot(service, settings)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(bot.close()))
+    async with bot:
+        mark = time.perf_counter()
+        await bot.login(token)
+        bot.startup_s = {**startup, "login": time.perf_counter() - mark}
+        bot.connecting_since = time.perf_counter()
+        bot.lag.start()
+        await bot.connect()
+    await bot.lag.stop()
+    log.info("stopped")
+    return 0
+
+
+def _token(settings: Settings) -> str | None:
+    if settings.discord_token is None:
+        log.error("Set QUANTUTOR_DISCORD_TOKEN (or DISCORD_TOKEN) to the bot's token.")
+        return None
+    return settings.discord_token.get_secret_value()

@@ -1,0 +1,292 @@
+"""Text and embeds for Discord: escaping, splitting under the limits, and the tutor's layouts.
+
+Pure functions (no network, no state). Everything a person or the model wrote goes
+through `escape`, so it can neither ping anyone nor inject markdown links or formatting;
+only the markup added here is live.
+"""
+
+import re
+
+import discord
+
+from quiz.engine import AnswerResult, QuestionView, Summary
+from tutor.answer import MARKERS, Answer, Sentence, SourceRef
+from tutor.steps import NextSteps
+from tutor.storage import Review
+
+MESSAGE_LIMIT = 2000
+EMBED_TITLE_LIMIT = 256
+EMBED_DESCRIPTION_LIMIT = 4096
+EMBED_FIELD_LIMIT = 1024
+EMBED_FIELDS_MAX = 25
+EMBED_TOTAL_LIMIT = 6000
+NO_MENTIONS = discord.AllowedMentions.none()
+
+DRAFTING = "✍️ *Drafting: every sentence is checked against the sources before the answer is final…*"
+APOLOGY = (
+    "Sorry, something went wrong on my side and I could not finish that. "
+    "It has been logged; please try again in a minute."
+)
+TOO_SLOW = "Sorry, the model took too long on that one. Please try again in a minute."
+
+_MARKDOWN = re.compile(r"([\\*_~`|\[\]()<>])")
+_LINE_START = re.compile(r"(?m)^(\s*)([#\-+])")
+_EVERYONE = re.compile(r"@(everyone|here)", re.I)
+# Stretches a message must not be cut inside: markup pairs, citations, mentions, escapes.
+_ATOMIC = re.compile(r"__.+?__|\*\*.+?\*\*|\*[^*\n]+\*|\[\d+\]|<[^<>\n]+>|\\.")
+_CUTS = ("\n\n", "\n", ". ", " ")
+
+
+# -- escaping and splitting -------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Text shown as typed: no markdown, no links in disguise, no @everyone."""
+    text = _MARKDOWN.sub(r"\\\1", text)
+    text = _LINE_START.sub(r"\1\\\2", text)
+    return _EVERYONE.sub("@\u200b\\1", text)
+
+
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word with an ellipsis, never after a lone '\\'."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit - 1)
+    cut = cut if cut > limit // 2 else limit - 1
+    while cut > 0 and text[cut - 1] == "\\":
+        cut -= 1
+    return text[:cut].rstrip() + "…"
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Messages of at most `limit` characters, cut between paragraphs, lines or sentences.
+
+    A cut never falls inside a citation, a mention, an escape or a formatting pair.
+    """
+    parts = []
+    text = text.strip()
+    while len(text) > limit:
+        cut = _cut_point(text, limit)
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    parts.append(text)
+    return [part for part in parts if part]
+
+
+def _cut_point(text: str, limit: int) -> int:
+    protected = [m.span() for m in _ATOMIC.finditer(text)]
+
+    def free(index: int) -> bool:
+        return not any(start < index < end for start, end in protected)
+
+    fallback = None
+    for separator in _CUTS:
+        position = text.rfind(separator, 0, limit + 1)
+        while position > 0:
+            cut = position + 1 if separator == ". " else position
+            if cut <= limit and free(cut):
+                if cut >= limit // 2:
+                    return cut
+                fallback = fallback or cut
+            position = text.rfind(separator, 0, position)
+    if fallback:
+        return fallback
+    cut = limit
+    while cut > 1 and text[cut - 1] == "\\":
+        cut -= 1
+    return cut
+
+
+def code_blocks(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Preformatted text (a table) in code blocks, split between lines."""
+    body = text.replace("```", "'''")
+    return [f"```\n{part}\n```" for part in split_message(body, limit - 8)]
+
+
+# -- answers ----------------------------------------------------------------------------
+
+
+def sentence(s: Sentence) -> str:
+    cites = "".join(f"[{n}]" for n in s.citations)
+    text = f"{escape(s.text)} {cites}".strip()
+    if not s.flagged:
+        return text
+    return f"__{text}__ ⚠️ *{MARKERS[s.status]}: {escape(s.reason)}*"
+
+
+def answer_body(answer: Answer) -> str:
+    """What the sources say, then the model's explanation with flagged sentences marked."""
+    if answer.kind != "answer":
+        return answer.message
+    parts = []
+    if answer.from_sources:
+        parts.append("**What the sources say**\n" + " ".join(map(sentence, answer.from_sources)))
+    if answer.draft:
+        parts.append(
+            "**In plain words** (drafted by the model, checked sentence by sentence)\n"
+            + " ".join(map(sentence, answer.draft))
+        )
+    if answer.flagged:
+        parts.append(
+            "-# ⚠️ Underlined sentences are not backed by the sources; "
+            "the moderators have been asked to check them."
+        )
+    return "\n\n".join(parts)
+
+
+def question_line(question: str, limit: int = 400) -> str:
+    return f"**Q:** {clip(escape(question), limit)}"
+
+
+def answer_messages(answer: Answer) -> list[str]:
+    """The answer as messages under Discord's limit, the question first."""
+    return split_message(f"{question_line(answer.question)}\n\n{answer_body(answer)}")
+
+
+def draft_preview(question: str, draft: str) -> str:
+    """The streamed message: the question, and the newest part of the draft so far."""
+    head = f"{question_line(question, 300)}\n\n{DRAFTING}\n"
+    room = MESSAGE_LIMIT - len(head)
+    shown = escape(draft.strip())
+    if len(shown) > room:
+        shown = "…" + shown[-(room - 1) :].lstrip("\\")
+    return head + shown
+
+
+def queued_text(ahead: int, wait: str) -> str:
+    place = "1 question is" if ahead == 1 else f"{ahead} questions are"
+    return f"⏳ {place} ahead of yours ({wait}). I will start on yours as soon as I can."
+
+
+def sources_embed(sources: list[SourceRef], title: str = "Sources") -> discord.Embed:
+    """One field per source, within every embed limit."""
+    embed = discord.Embed(title=title, colour=discord.Colour.blurple())
+    budget = EMBED_TOTAL_LIMIT - len(title) - 100  # room for a footer
+    for ref in sources[:EMBED_FIELDS_MAX]:
+        name = clip(f"[{ref.n}] {escape(ref.title)}", EMBED_TITLE_LIMIT)
+        value = clip(f"*{escape(ref.source)}*\n> {escape(ref.quote)}", EMBED_FIELD_LIMIT)
+        if len(name) + len(value) > budget:
+            embed.set_footer(text=f"{len(sources) - len(embed.fields)} more sources not shown.")
+            break
+        embed.add_field(name=name, value=value, inline=False)
+        budget -= len(name) + len(value)
+    return embed
+
+
+def steps_messages(steps: NextSteps) -> list[str]:
+    """Two next steps, each with its risk; the detail and the model's text escaped."""
+    header = steps.render().split("\n", 1)[0]  # names how the steps were produced
+    lines = [f"**Detail:** {clip(escape(steps.detail), 400)}", "", header]
+    for number, step in enumerate(steps.steps, start=1):
+        cites = "".join(f"[{n}]" for n in step.citations)
+        lines.append(f"{number}. {escape(step.step)} {cites}".rstrip())
+        lines.append(f"   ⚠️ *Might be wrong because:* {escape(step.risk)}")
+    return split_message("\n".join(lines))
+
+
+# -- the moderators' queue ----------------------------------------------------------------
+
+
+def answer_from_dict(data: dict) -> Answer:
+    """An Answer back from its stored form (Answer.to_dict)."""
+    return Answer(
+        question=data["question"],
+        kind=data.get("kind", "answer"),
+        sentences=[Sentence(**s) for s in data.get("sentences", [])],
+        sources=[SourceRef(**s) for s in data.get("sources", [])],
+        model=data.get("model", ""),
+        quantization=data.get("quantization", ""),
+        review_id=data.get("review_id"),
+    )
+
+
+def review_post(review: Review, reported_by: int | None = None) -> tuple[str, discord.Embed]:
+    """The moderators' copy of a flagged or reported answer."""
+    answer = answer_from_dict(review.answer)
+    why = f"reported by <@{reported_by}>" if reported_by else "flagged by the verifier"
+    where = f" in <#{review.channel_id}>" if review.channel_id.isdigit() else ""
+    asker = f"<@{review.user_id}>" if review.user_id.isdigit() else escape(review.user_id)
+    content = f"🚩 **Review #{review.id}**: an answer {why}; asked by {asker}{where}."
+    embed = discord.Embed(
+        title=clip(f"Q: {escape(review.question)}", EMBED_TITLE_LIMIT),
+        description=clip(answer_body(answer), 3500),
+        colour=discord.Colour.orange(),
+    )
+    if answer.sources:
+        listing = "\n".join(f"[{r.n}] {escape(r.title)}" for r in answer.sources)
+        embed.add_field(name="Sources", value=clip(listing, EMBED_FIELD_LIMIT), inline=False)
+    embed.set_footer(text=f"{review.model} ({review.quantization}) · status: {review.status}")
+    return content, embed
+
+
+def review_line(review: Review) -> str:
+    when = f"<t:{int(review.created_at)}:R>"
+    return f"**#{review.id}** · {review.status} · {when} · {clip(escape(review.question), 90)}"
+
+
+def decision_line(review: Review, moderator: str) -> str:
+    marks = {"approved": "✅", "rejected": "🚫", "corrected": "✏️"}
+    return f"{marks[review.status]} Review #{review.id} {review.status} by {escape(moderator)}."
+
+
+def outcome_text(review: Review) -> str:
+    """What the original answer's channel is told once a moderator has decided."""
+    if review.status == "approved":
+        return "✅ Reviewed by a moderator: approved. The underlined sentences are acceptable."
+    if review.status == "rejected":
+        return "🚫 Reviewed by a moderator: rejected. Do not rely on the underlined sentences."
+    correction = clip(escape(review.correction or ""), 1700).replace("\n", "\n> ")
+    return (
+        f"✏️ Reviewed by a moderator: corrected.\n> {correction}\n"
+        "-# The correction is now one of my sources."
+    )
+
+
+# -- the quiz -----------------------------------------------------------------------------
+
+
+def question_embed(view: QuestionView, bank: str) -> discord.Embed:
+    lines = [view.prompt, ""]
+    lines += [f"**{letter}**) {option}" for letter, option in view.lettered_options]
+    if view.free_text:
+        lines.append("*Answer in your own words: press the button below.*")
+    return discord.Embed(
+        title=f"Question {view.number}/{view.total}",
+        description=clip("\n".join(lines), EMBED_DESCRIPTION_LIMIT),
+        colour=discord.Colour.blurple(),
+    ).set_footer(text=f"Quiz: {bank}")
+
+
+def result_embed(result: AnswerResult) -> discord.Embed:
+    if result.correct:
+        title, colour = f"✅ Question {result.number}: correct", discord.Colour.green()
+    else:
+        title, colour = f"❌ Question {result.number}: not quite", discord.Colour.red()
+    answer = (
+        f"{result.correct_letter}) {result.correct_answer}"
+        if result.correct_letter
+        else result.correct_answer
+    )
+    embed = discord.Embed(title=title, colour=colour)
+    embed.add_field(name="Your answer", value=clip(escape(result.your_answer), 1000), inline=False)
+    if not result.correct:
+        embed.add_field(name="The answer", value=clip(answer, 1000), inline=False)
+    embed.add_field(name="Why", value=clip(result.explanation, 1000), inline=False)
+    if result.sources:
+        embed.set_footer(text="Sources: " + ", ".join(result.sources))
+    return embed
+
+
+def summary_embed(summary: Summary) -> discord.Embed:
+    lines = [f"You scored **{summary.score}/{summary.total}**."]
+    for missed in summary.missed[:10]:
+        lines.append(
+            f"• Q{missed.number}: you said “{clip(escape(missed.your_answer), 150)}”; "
+            f"the answer is “{clip(missed.correct_answer, 200)}”."
+        )
+    lines.append(f"\nAsk the tutor next: `/ask {summary.ask_next}`")
+    return discord.Embed(
+        title=f"🏁 {clip(summary.title, 240)}",
+        description=clip("\n".join(lines), EMBED_DESCRIPTION_LIMIT),
+        colour=discord.Colour.gold(),
+    )

@@ -1,0 +1,135 @@
+"""Fakes for driving the bot: dpytest's guild for messages, spec'd mocks for interactions.
+
+dpytest drives messages, not interactions: slash commands, buttons and modals are called
+directly with a spec'd Interaction mock whose response, followup and edits are AsyncMocks
+that record what the bot sent.
+"""
+
+import itertools
+from unittest.mock import AsyncMock, MagicMock
+
+import discord
+import discord.ext.test as dpytest
+
+from tutor.answer import Answer, Sentence, SourceRef
+
+_ids = itertools.count(1_100_000_000_000_000_000)
+SEND_METHODS = ("send_message", "edit_message")
+
+
+def channel_named(name: str) -> discord.TextChannel:
+    return next(c for c in dpytest.get_config().channels if c.name == name)
+
+
+def member_named(name: str) -> discord.Member:
+    return next(m for m in dpytest.get_config().members if m.name == name)
+
+
+def fake_message(channel, *, ephemeral: bool = False) -> MagicMock:
+    message = MagicMock(spec=discord.Message)
+    message.id = next(_ids)
+    message.channel = channel
+    message.flags = discord.MessageFlags(ephemeral=ephemeral)
+    return message
+
+
+def interaction_for(
+    bot,
+    user: discord.Member,
+    channel,
+    *,
+    permissions: discord.Permissions | None = None,
+    message=None,
+) -> MagicMock:
+    """An interaction from `user` in `channel`; `message` is the one whose button was pressed."""
+    interaction = MagicMock(spec=discord.Interaction)
+    interaction.id = next(_ids)
+    interaction.client = bot
+    interaction.user = user
+    interaction.guild = channel.guild
+    interaction.guild_id = channel.guild.id
+    interaction.channel = channel
+    interaction.channel_id = channel.id
+    interaction.permissions = permissions or discord.Permissions.none()
+    interaction.message = message
+    interaction.command = None
+    interaction.data = {}
+
+    response = AsyncMock(spec=discord.InteractionResponse)
+    answered = ("defer", "send_message", "edit_message", "send_modal")
+    response.is_done = MagicMock(
+        side_effect=lambda: any(getattr(response, name).await_count for name in answered)
+    )
+    interaction.response = response
+    interaction.followup = AsyncMock(spec=discord.Webhook)
+    interaction.followup.send.side_effect = lambda *a, **k: fake_message(channel)
+    interaction.edit_original_response = AsyncMock(side_effect=lambda **k: fake_message(channel))
+    return interaction
+
+
+def sent(interaction) -> list[tuple[str, str | None, dict]]:
+    """Every message the bot sent or edited for this interaction: (how, content, kwargs)."""
+    calls = [("edit_original", c) for c in interaction.edit_original_response.await_args_list]
+    calls += [("followup", c) for c in interaction.followup.send.await_args_list]
+    for name in SEND_METHODS:
+        calls += [(name, c) for c in getattr(interaction.response, name).await_args_list]
+    out = []
+    for how, call in calls:
+        content = call.args[0] if call.args else call.kwargs.get("content")
+        out.append((how, content, call.kwargs))
+    return out
+
+
+def texts(interaction) -> list[str]:
+    return [content for _, content, _ in sent(interaction) if content]
+
+
+def private_reply(interaction) -> str:
+    """The ephemeral reply the user got (a refusal, a thank-you), checked to be ephemeral."""
+    replies = [
+        (content, kwargs)
+        for how, content, kwargs in sent(interaction)
+        if how in ("send_message", "followup")
+    ]
+    assert replies, "nothing was replied"
+    content, kwargs = replies[-1]
+    assert kwargs.get("ephemeral") is True, f"not ephemeral: {content!r}"
+    return content
+
+
+def assert_no_pings(interaction) -> None:
+    """Every send and edit carries AllowedMentions.none(), and no raw @everyone/@here."""
+    for how, content, kwargs in sent(interaction):
+        assert kwargs.get("allowed_mentions") is not None, f"{how} without allowed_mentions"
+        assert kwargs["allowed_mentions"].to_dict() == {"parse": []}, how
+        assert "@everyone" not in (content or "") and "@here" not in (content or "")
+
+
+def fill_modal(modal: discord.ui.Modal, interaction, text: str) -> None:
+    """Fill the modal's text input as Discord's submit payload would."""
+    field = next(i for i in modal.walk_children() if isinstance(i, discord.ui.TextInput))
+    submitted = {"type": 4, "custom_id": field.custom_id, "value": text}
+    modal._refresh(interaction, [{"type": 18, "component": submitted}], {})
+
+
+def long_answer(sentences: int = 60) -> Answer:
+    """An answer several messages long, every third sentence flagged, hostile text inside."""
+    lead = [
+        Sentence(f"Source sentence {i} says int8 needs about 7 GB for 7B.", "supported", 0.9, [1])
+        for i in range(sentences // 2)
+    ]
+    draft = [
+        Sentence(
+            f"Draft {i} @everyone see [this](https://evil.example) and <@123456789012345678>.",
+            "uncertain" if i % 3 == 0 else "supported",
+            0.4,
+            [2, 3],
+            reason="no source backs it",
+        )
+        for i in range(sentences // 2)
+    ]
+    sources = [
+        SourceRef(n, f"Title {n} **bold** @here", f"Author {n}", "A quote. " * 200)
+        for n in range(1, 4)
+    ]
+    return Answer("Why @everyone? [click](https://evil.example)", "answer", lead + draft, sources)

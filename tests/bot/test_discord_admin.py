@@ -1,0 +1,84 @@
+"""/settings for administrators, and /lab."""
+
+import discord
+from bot_fakes import assert_no_pings, channel_named, interaction_for, member_named, private_reply
+
+from bot.cogs.admin import NO_LAB
+
+ADMIN = discord.Permissions(administrator=True)
+
+
+def admin_cog(bot):
+    return bot.get_cog("Admin")
+
+
+def as_admin(bot, permissions=ADMIN):
+    return interaction_for(
+        bot, member_named("moderator"), channel_named("general"), permissions=permissions
+    )
+
+
+async def test_administrators_set_moderators_channels_and_cooldown(bot, service):
+    cog, guild = admin_cog(bot), channel_named("general").guild
+    role = guild.default_role
+    await cog.settings_moderators.callback(
+        cog, as_admin(bot), channel=channel_named("moderators"), role=role
+    )
+    await cog.settings_channel.callback(
+        cog, as_admin(bot), channel=channel_named("general"), answer=True
+    )
+    await cog.settings_cooldown.callback(cog, as_admin(bot), seconds=45)
+    shown = as_admin(bot)
+    await cog.settings_show.callback(cog, shown)
+    stored = service.store.guild_settings(str(guild.id))
+    assert stored["mod_channel_id"] == channel_named("moderators").id
+    assert stored["mod_role_id"] == role.id
+    assert stored["ask_channel_ids"] == [channel_named("general").id]
+    assert stored["cooldown_s"] == 45
+    text = private_reply(shown)
+    assert f"<#{channel_named('general').id}>" in text and "45 s" in text
+    assert_no_pings(shown)
+
+    await cog.settings_channel.callback(
+        cog, as_admin(bot), channel=channel_named("general"), answer=False
+    )
+    assert service.store.guild_settings(str(guild.id))["ask_channel_ids"] == []
+
+
+async def test_settings_are_refused_to_members_who_are_not_administrators(bot, service):
+    cog, guild = admin_cog(bot), channel_named("general").guild
+    before = service.store.guild_settings(str(guild.id))
+    refused = as_admin(bot, permissions=discord.Permissions(manage_messages=True))
+    await cog.settings_cooldown.callback(cog, refused, seconds=1)
+    assert "Only server administrators" in private_reply(refused)
+    assert service.store.guild_settings(str(guild.id)) == before
+
+
+async def test_lab_reports_what_is_available(bot, service, monkeypatch, tmp_path):
+    cog = admin_cog(bot)
+    if not hasattr(service, "lab_report"):
+        monkeypatch.setattr(service, "lab_report", lambda: None, raising=False)
+    report = service.lab_report()
+    interaction = interaction_for(bot, member_named("learner"), channel_named("general"))
+    await cog.lab.callback(cog, interaction)
+    if report is None:
+        assert private_reply(interaction) == NO_LAB
+        return
+    table, chart = report
+    pieces = [call.args[0] for call in interaction.followup.send.await_args_list]
+    assert all(piece.startswith("```") and len(piece) <= 2000 for piece in pieces)
+    if chart is not None:
+        assert interaction.followup.send.await_args.kwargs["files"][0].filename == "lab.png"
+
+
+async def test_lab_shows_the_table_and_the_chart(bot, service, monkeypatch, tmp_path):
+    chart = tmp_path / "lab.png"
+    chart.write_bytes(b"\x89PNG\r\n\x1a\n")
+    table = "| precision | MB |\n|---|---|\n" + "\n".join(f"| nf4 | {i} |" for i in range(300))
+    monkeypatch.setattr(service, "lab_report", lambda: (table, chart), raising=False)
+    interaction = interaction_for(bot, member_named("learner"), channel_named("general"))
+    await admin_cog(bot).lab.callback(admin_cog(bot), interaction)
+    calls = interaction.followup.send.await_args_list
+    assert len(calls) > 1 and all(len(c.args[0]) <= 2000 for c in calls)
+    assert calls[-1].kwargs["files"][0].filename == "lab.png"
+    assert_no_pings(interaction)

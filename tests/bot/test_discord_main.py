@@ -1,0 +1,70 @@
+"""The bot's contract with the command line: check, sync and run."""
+
+import asyncio
+import json
+import logging
+import os
+import signal
+
+import discord
+import pytest
+
+from bot.main import TutorBot, command_specs, run_bot, sync_commands
+from tutor.service import TutorService
+from tutor.settings import load_settings
+
+
+async def test_the_commands_build_without_the_model_or_a_connection(settings):
+    secret = "MTIz.never-print-this-token"
+    with_token = load_settings(data_dir=settings.data_dir, discord_token=secret)
+    specs = await asyncio.to_thread(command_specs, with_token)  # asyncio.run inside
+    assert {s["name"] for s in specs} == {
+        "ask",
+        "explain",
+        "nextsteps",
+        "quiz",
+        "review",
+        "settings",
+        "lab",
+    }
+    dumped = json.dumps(specs)
+    assert secret not in dumped
+    review = next(s for s in specs if s["name"] == "review")
+    assert review["default_member_permissions"] == discord.Permissions(manage_messages=True).value
+    quiz = next(s for s in specs if s["name"] == "quiz")
+    assert {o["name"] for o in quiz["options"]} == {"start", "score", "leaderboard"}
+
+
+@pytest.mark.parametrize("command", [run_bot, sync_commands])
+def test_without_a_token_the_bot_says_what_to_set(command, settings, caplog, monkeypatch):
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    monkeypatch.delenv("QUANTUTOR_DISCORD_TOKEN", raising=False)
+    with caplog.at_level(logging.ERROR, logger="quantutor.bot"):
+        assert command(load_settings(data_dir=settings.data_dir)) == 2
+    assert "QUANTUTOR_DISCORD_TOKEN" in caplog.text
+
+
+def test_run_bot_logs_ready_with_timings_and_stops_cleanly_on_sigterm(
+    settings, service, monkeypatch, caplog
+):
+    monkeypatch.setattr(TutorService, "start", classmethod(lambda cls, settings: service))
+    monkeypatch.setattr(service, "close", lambda: None)  # the session's service stays open
+
+    async def login(self, token):
+        assert token == "a-token"
+
+    async def connect(self, *, reconnect=True):
+        self.dispatch("ready")
+        await asyncio.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+        while not self.is_closed():
+            await asyncio.sleep(0.01)
+
+    monkeypatch.setattr(TutorBot, "login", login)
+    monkeypatch.setattr(TutorBot, "connect", connect)
+    with caplog.at_level(logging.INFO, logger="quantutor.bot"):
+        code = run_bot(load_settings(data_dir=settings.data_dir, discord_token="a-token"))
+    assert code == 0
+    ready = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("ready"))
+    assert all(phase in ready for phase in ("service", "login", "connect"))
+    assert "stopped" in caplog.text

@@ -1,0 +1,158 @@
+"""/quiz on Discord: a private thread, option buttons for the taker only, Q8 in a form."""
+
+from unittest.mock import AsyncMock, MagicMock, patch
+
+import discord
+from bot_fakes import (
+    assert_no_pings,
+    channel_named,
+    fake_message,
+    fill_modal,
+    interaction_for,
+    member_named,
+    private_reply,
+)
+
+from bot.cogs.quiz import NOT_YOURS, FreeTextModal, QuizButton, question_controls
+from bot.main import build_bot
+from quiz.bank import FreeTextQuestion, load_bank
+from quiz.engine import QuestionView
+from tutor.quizzes import QuizDesk
+
+
+def quiz_cog(bot):
+    return bot.get_cog("Quiz")
+
+
+def a_thread() -> MagicMock:
+    thread = MagicMock(spec=discord.Thread)
+    thread.mention = "<#1234567890123456789>"
+    thread.send = AsyncMock()
+    return thread
+
+
+async def start(bot, user="learner", bank="lesson", thread=None, refuse=False):
+    interaction = interaction_for(bot, member_named(user), channel_named("general"))
+    create = AsyncMock(return_value=thread or a_thread())
+    if refuse:
+        create.side_effect = discord.Forbidden(MagicMock(status=403), "Missing Access")
+    with patch.object(discord.TextChannel, "create_thread", create):
+        await quiz_cog(bot).quiz_start.callback(quiz_cog(bot), interaction, bank=bank)
+    return interaction, create
+
+
+def buttons(view) -> list[QuizButton]:
+    return list(view.children)
+
+
+async def press(bot, button: QuizButton, user="learner", ephemeral=False):
+    message = fake_message(channel_named("general"), ephemeral=ephemeral)
+    interaction = interaction_for(
+        bot, member_named(user), channel_named("general"), message=message
+    )
+    await button.callback(interaction)
+    return interaction
+
+
+async def test_quiz_start_opens_a_private_thread_with_the_question_and_option_buttons(bot):
+    thread = a_thread()
+    interaction, create = await start(bot, thread=thread)
+    assert create.await_args.kwargs["type"] == discord.ChannelType.private_thread
+    thread.add_user.assert_awaited_once_with(member_named("learner"))
+    question = thread.send.await_args.kwargs
+    assert question["embed"].title == "Question 1/10"
+    user_id = member_named("learner").id
+    assert [b.custom_id for b in buttons(question["view"])] == [
+        f"quiz:{user_id}:lesson:q1-main-idea:{letter}" for letter in "ABCD"
+    ]
+    assert question["allowed_mentions"].to_dict() == {"parse": []}
+    assert thread.mention in private_reply(interaction)
+
+
+async def test_without_a_thread_the_quiz_goes_ephemeral(bot):
+    interaction, _ = await start(bot, user="classmate", refuse=True)
+    sent = interaction.followup.send.await_args.kwargs
+    assert sent["ephemeral"] is True and sent["embed"].title.startswith("Question 1/")
+
+
+async def test_only_the_quiz_taker_can_answer(bot, service):
+    thread = a_thread()
+    await start(bot, thread=thread)
+    first = buttons(thread.send.await_args.kwargs["view"])[0]
+    other = await press(bot, first, user="classmate")
+    assert private_reply(other) == NOT_YOURS
+    other.response.edit_message.assert_not_awaited()
+    learner = str(member_named("learner").id)
+    guild = str(channel_named("general").guild.id)
+    assert service.quizzes.current(learner, guild, "lesson").number == 1
+
+
+async def test_a_whole_quiz_with_the_free_text_question_in_a_form(bot, service):
+    thread = a_thread()
+    await start(bot, user="moderator", thread=thread)
+    view = thread.send.await_args.kwargs["view"]
+    bank = load_bank("lesson")
+    for question in bank.questions:
+        button = buttons(view)[0]
+        if isinstance(question, FreeTextQuestion):
+            assert button.item.label == "Answer in your own words"
+            opened = await press(bot, button, user="moderator")
+            modal = opened.response.send_modal.await_args.args[0]
+            assert isinstance(modal, FreeTextModal)
+            submit = interaction_for(
+                bot, member_named("moderator"), channel_named("general"), message=opened.message
+            )
+            fill_modal(modal, submit, "Check it against the original paper or a trusted source.")
+            await modal.on_submit(submit)
+            interaction = submit
+            assert "correct" in interaction.response.edit_message.await_args.kwargs["embed"].title
+        else:
+            interaction = await press(bot, button, user="moderator")
+        result = interaction.response.edit_message.await_args.kwargs
+        assert result["view"] is None and result["embed"].title[0] in "✅❌"
+        follow = interaction.followup.send.await_args.kwargs
+        assert follow["ephemeral"] is False
+        view = follow.get("view")
+        assert_no_pings(interaction)
+    assert follow["embed"].title.startswith("🏁") and "/10" in follow["embed"].description
+
+    score = interaction_for(bot, member_named("moderator"), channel_named("general"))
+    await quiz_cog(bot).quiz_score.callback(quiz_cog(bot), score, bank="lesson")
+    assert "Your best on **lesson**" in private_reply(score)
+    board = interaction_for(bot, member_named("learner"), channel_named("general"))
+    await quiz_cog(bot).quiz_leaderboard.callback(quiz_cog(bot), board, bank="lesson")
+    assert f"<@{member_named('moderator').id}>" in private_reply(board)
+    assert_no_pings(board)
+
+
+async def test_a_second_click_on_an_answered_question_is_explained(bot):
+    thread = a_thread()
+    await start(bot, user="classmate", thread=thread)
+    first = buttons(thread.send.await_args.kwargs["view"])[0]
+    await press(bot, first, user="classmate")
+    again = await press(bot, first, user="classmate")
+    assert "already answered" in private_reply(again)
+
+
+async def test_quiz_buttons_fit_discord_and_are_served_after_a_restart(service, settings):
+    restarted = build_bot(service, settings)
+    await restarted.setup_hook()
+    patterns = list(restarted._connection._view_store._dynamic_items)
+    for name in QuizDesk.banks():
+        session = load_bank(name)
+        for question in session.questions:
+            view = question_controls(2**63 - 1, name, _view_of(question))
+            for button in buttons(view):
+                assert len(button.custom_id) <= 100
+                assert any(p.fullmatch(button.custom_id) for p in patterns)
+
+
+def _view_of(question):
+    options = tuple(getattr(question, "options", ()))
+    return QuestionView(question.id, 1, 1, question.question, options)
+
+
+async def test_score_before_any_quiz_says_how_to_start(bot):
+    interaction = interaction_for(bot, member_named("learner"), channel_named("elsewhere"))
+    await quiz_cog(bot).quiz_score.callback(quiz_cog(bot), interaction, bank="deep_dive")
+    assert "try /quiz start" in private_reply(interaction)

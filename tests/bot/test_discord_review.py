@@ -1,0 +1,199 @@
+"""The moderators' queue on Discord: posts, persistent buttons, permissions, outcomes."""
+
+from unittest.mock import patch
+
+import discord
+import discord.ext.test as dpytest
+import discord.ext.test.backend as dpytest_backend
+from bot_fakes import (
+    assert_no_pings,
+    channel_named,
+    fake_message,
+    fill_modal,
+    interaction_for,
+    member_named,
+    private_reply,
+    sent,
+)
+
+from bot.cogs.review import CorrectionModal, ReviewButton, review_controls
+from bot.main import build_bot
+from tutor.answer import Answer, Sentence, SourceRef
+
+MODERATOR = discord.Permissions(manage_messages=True)
+
+
+async def flagged_item(service, question: str = "Is NF4 always lossless? @everyone") -> int:
+    """A flagged answer on the fake server, with its original message in #general."""
+    general = channel_named("general")
+    answer = Answer(
+        question,
+        sentences=[
+            Sentence("NF4 is a 4-bit data type.", "supported", 0.9, [1], origin="source"),
+            Sentence("NF4 never loses quality @here.", "overbroad", 0.4, [1], "too general"),
+        ],
+        sources=[SourceRef(1, "QLoRA", "Dettmers et al.", "NF4 is a 4-bit data type.")],
+    )
+    review_id = service.store.add_review(
+        question, answer.to_dict(), str(member_named("learner").id), str(general.guild.id)
+    )
+    original = await general.send("the answer", allowed_mentions=discord.AllowedMentions.none())
+    service.store.set_review_message(review_id, str(general.id), str(original.id))
+    dpytest.get_message()  # the original answer itself
+    return review_id
+
+
+def in_moderators(bot, user="moderator", permissions=MODERATOR):
+    """An interaction from `user` on a post in the moderators' channel."""
+    post = fake_message(channel_named("moderators"))
+    return interaction_for(
+        bot, member_named(user), channel_named("moderators"), permissions=permissions, message=post
+    )
+
+
+async def click(bot, action, review_id, user="moderator", permissions=MODERATOR):
+    interaction = in_moderators(bot, user, permissions)
+    await ReviewButton(action, review_id).callback(interaction)
+    return interaction
+
+
+async def test_a_flagged_answer_is_posted_to_the_moderators_with_persistent_buttons(bot, service):
+    review_id = await flagged_item(service)
+    with patch.object(
+        discord.TextChannel, "send", autospec=True, side_effect=discord.TextChannel.send
+    ) as send:
+        await bot.get_cog("Review").notify(channel_named("general").guild, review_id)
+    posted = dpytest.get_message()
+    assert posted.channel == channel_named("moderators")
+    assert f"Review #{review_id}" in posted.content
+    assert not posted.mention_everyone and "@everyone" not in posted.embeds[0].title
+    view = send.await_args.kwargs["view"]
+    assert view.timeout is None
+    assert [item.custom_id for item in view.children] == [
+        f"review:{action}:{review_id}" for action in ("approve", "reject", "correct")
+    ]
+    assert send.await_args.kwargs["allowed_mentions"].to_dict() == {"parse": []}
+
+
+async def test_approve_resolves_edits_the_post_and_tells_the_original_answer(bot, service):
+    review_id = await flagged_item(service)
+    interaction = await click(bot, "approve", review_id)
+    assert service.store.get_review(review_id).status == "approved"
+    edit = interaction.response.edit_message.await_args.kwargs
+    assert edit["view"] is None and f"Review #{review_id} approved by moderator" in edit["content"]
+    outcome = dpytest.get_message()
+    assert outcome.channel == channel_named("general")
+    assert outcome.content.startswith("✅ Reviewed by a moderator: approved")
+    assert_no_pings(interaction)
+
+
+async def test_a_second_click_on_a_resolved_item_changes_nothing(bot, service):
+    review_id = await flagged_item(service)
+    await click(bot, "reject", review_id)
+    dpytest.get_message()  # the outcome under the original answer
+    second = await click(bot, "approve", review_id, user="classmate")
+    assert "already rejected by moderator" in private_reply(second)
+    assert "nothing changed" in private_reply(second)
+    second.response.edit_message.assert_not_awaited()
+    assert service.store.get_review(review_id).status == "rejected"
+    assert dpytest.verify().message().nothing()
+
+
+async def test_members_without_the_role_or_permission_are_refused(bot, service):
+    review_id = await flagged_item(service)
+    for action in ("approve", "reject", "correct"):
+        interaction = await click(
+            bot, action, review_id, user="learner", permissions=discord.Permissions.none()
+        )
+        assert "Only moderators can do that" in private_reply(interaction)
+        interaction.response.send_modal.assert_not_awaited()
+    assert service.store.get_review(review_id).status == "pending"
+    assert dpytest.verify().message().nothing()
+
+
+async def test_the_configured_moderator_role_is_enough(bot, service):
+    review_id = await flagged_item(service)
+    guild = channel_named("general").guild
+    role = dpytest_backend.make_role("Tutors", guild)
+    await dpytest.add_role(member_named("classmate"), role)
+    service.store.update_guild_settings(str(guild.id), mod_role_id=role.id)
+    await click(bot, "approve", review_id, user="classmate", permissions=discord.Permissions.none())
+    assert service.store.get_review(review_id).status == "approved"
+
+
+async def test_correct_opens_a_form_and_the_correction_becomes_the_outcome(bot, service):
+    review_id = await flagged_item(service, question="Are purple elephants real?")
+    opened = await click(bot, "correct", review_id)
+    modal = opened.response.send_modal.await_args.args[0]
+    assert isinstance(modal, CorrectionModal)
+    submit = in_moderators(bot)
+    fill_modal(modal, submit, "Purple elephants are a children's story @everyone.")
+    await modal.on_submit(submit)
+    review = service.store.get_review(review_id)
+    assert review.status == "corrected" and "children's story" in review.correction
+    assert (service.corrections_dir / f"review-{review_id}.md").exists()
+    edit = submit.edit_original_response.await_args.kwargs
+    assert edit["view"] is None and "corrected by moderator" in edit["content"]
+    outcome = dpytest.get_message()
+    assert outcome.content.startswith("✏️ Reviewed by a moderator: corrected")
+    assert "children's story" in outcome.content and "@everyone" not in outcome.content
+
+
+async def test_a_deleted_original_answer_is_skipped_quietly(bot, service):
+    review_id = await flagged_item(service)
+    service.store.set_review_message(review_id, str(channel_named("general").id), "123456789")
+    await click(bot, "approve", review_id)
+    assert service.store.get_review(review_id).status == "approved"
+    assert dpytest.verify().message().nothing()
+
+
+async def test_a_button_rebuilt_after_a_restart_acts_on_its_own_item(bot, service, settings):
+    first, second = await flagged_item(service), await flagged_item(service)
+    custom_id = review_controls(second).children[1].custom_id  # review:reject:<second>
+
+    restarted = build_bot(service, settings)  # a new process: nothing in memory but setup_hook
+    await restarted.setup_hook()
+    registered = restarted._connection._view_store._dynamic_items
+    factory = next(cls for pattern, cls in registered.items() if pattern.fullmatch(custom_id))
+    item = await factory.from_custom_id(
+        in_moderators(bot),
+        discord.ui.Button(custom_id=custom_id),
+        factory.__discord_ui_compiled_template__.fullmatch(custom_id),
+    )
+    restarted.http, restarted._connection = bot.http, bot._connection  # the same (fake) Discord
+    interaction = in_moderators(bot)
+    interaction.client = restarted
+    await item.callback(interaction)
+
+    assert service.store.get_review(second).status == "rejected"
+    assert service.store.get_review(first).status == "pending"
+    assert dpytest.get_message().content.startswith("🚫 Reviewed by a moderator: rejected")
+
+
+async def test_review_list_and_show_are_for_moderators_only(bot, service):
+    review_id = await flagged_item(service)
+    cog = bot.get_cog("Review")
+    listing = in_moderators(bot)
+    await cog.review_list.callback(cog, listing)
+    text = private_reply(listing)
+    assert f"**#{review_id}**" in text and "@everyone" not in text
+
+    shown = in_moderators(bot)
+    await cog.review_show.callback(cog, shown, id=review_id)
+    call = shown.response.send_message.await_args
+    assert f"Review #{review_id}" in call.args[0] and call.kwargs["ephemeral"]
+    assert [i.custom_id for i in call.kwargs["view"].children][0] == f"review:approve:{review_id}"
+    assert_no_pings(shown)
+
+    refused = interaction_for(bot, member_named("learner"), channel_named("general"))
+    await cog.review_show.callback(cog, refused, id=review_id)
+    assert "Only moderators" in private_reply(refused)
+    assert not any("NF4" in (content or "") for _, content, _ in sent(refused))
+
+
+async def test_an_item_from_another_server_does_not_exist_here(bot, service):
+    other = service.store.add_review("elsewhere?", Answer("elsewhere?").to_dict(), "1", "42")
+    cog = bot.get_cog("Review")
+    interaction = in_moderators(bot)
+    await cog.review_show.callback(cog, interaction, id=other)
+    assert f"no review item #{other} on this server" in private_reply(interaction)
