@@ -23,7 +23,10 @@ def clean_text(text: str, max_chars: int, what: str = "question") -> str:
         )
     text = _INVISIBLE.sub("", text)
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
-    text = _MENTION.sub(lambda m: m.group(1) or "", text)  # a question never needs to ping
+    # A question never needs to ping. Repeat until stable: removing '<@1>' from
+    # '<@<@1>1>' would otherwise join a new mention out of the pieces around it.
+    while _MENTION.search(text):
+        text = _MENTION.sub(lambda m: m.group(1) or "", text)
     text = re.sub(r"\s+", " ", text).strip()
     if not re.search(r"\w", text):
         raise GuardError(

@@ -80,6 +80,8 @@ def load_settings(**overrides) -> Settings:
     """Settings from the environment, `.env` and overrides, or one clear SettingsError."""
     try:
         return Settings(**overrides)
+    except UnicodeDecodeError as error:
+        raise SettingsError(f".env: not UTF-8 text (byte {error.start})") from None
     except ValidationError as error:
         first = error.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "settings"

@@ -453,6 +453,11 @@ MISCONCEPTIONS = (
         "lesson-what-ai-cannot-do.md",
     ),
     Misconception(
+        "int4 quantization is lossless",
+        "int8 is typically lossless, but int4 hits noticeable quality cliffs on hard tasks",
+        "lesson-premise.md",
+    ),
+    Misconception(
         "fine-tuning recovers the lost capability of a quantized model without adding precision",
         "recovery such as QLoRA trains 16-bit adapters, so it re-introduces precision",
         "recovery-reintroduces-precision.md",
