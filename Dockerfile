@@ -23,7 +23,7 @@ FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 quantutor
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build --chown=quantutor /opt/quantutor /opt/quantutor
-ENV PATH=/opt/venv/bin:$PATH HF_HUB_OFFLINE=1 \
+ENV PATH=/opt/venv/bin:$PATH HF_HUB_OFFLINE=1 MALLOC_ARENA_MAX=2 \
     QUANTUTOR_CACHE_DIR=/opt/quantutor/cache QUANTUTOR_DATA_DIR=/data
 # The index built at image time seeds an empty volume; the review queue and quiz results live there.
 RUN mkdir /data && cp -r /opt/quantutor/seed/index /data/ && chown -R quantutor /data

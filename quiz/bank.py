@@ -144,7 +144,7 @@ def _load_packaged(name: str) -> Bank:
 def _load_file(path: Path) -> Bank:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
+    except (OSError, UnicodeDecodeError) as error:
         raise BankError(f"{path.name}: cannot read the bank: {error}") from error
     except yaml.YAMLError as error:
         raise BankError(f"{path.name}: not valid YAML: {error}") from error
