@@ -171,7 +171,12 @@ class TutorService:
             raise
 
     def _verified_draft(self, draft: str, hits, lead: list[Sentence]) -> list[Sentence]:
-        texts = [t for t in complete_sentences(draft) if not repeats(t, lead)]
+        said = [sentence.text for sentence in lead]
+        texts = []
+        for text in complete_sentences(draft):  # small models repeat themselves
+            if not repeats(text, said):
+                texts.append(text)
+                said.append(text)
         verdicts = self.verifier.check(texts, [hit.chunk for hit in hits])
         sentences = []
         for text, verdict in zip(texts, verdicts):

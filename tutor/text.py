@@ -43,16 +43,17 @@ def strip_citations(sentence: str) -> str:
 def complete_sentences(draft: str) -> list[str]:
     """The draft's sentences without a last one cut off by the token limit."""
     sentences = split_sentences(draft)
-    if sentences and not re.search(r"[.!?:]\W*$", strip_citations(sentences[-1])):
+    if sentences and not re.search(r"[.!?]\W*$", strip_citations(sentences[-1])):
         sentences.pop()
-    return sentences
+    # "The answer to the question is:" introduces what the limit then cut off
+    return [s for s in sentences if not strip_citations(s).endswith(":")]
 
 
-def repeats(sentence: str, others, threshold: float = 0.8) -> bool:
+def repeats(sentence: str, others: list[str], threshold: float = 0.8) -> bool:
     """True when the sentence says nearly word for word what one of `others` says."""
     words = set(re.findall(r"\w+", strip_citations(sentence).lower()))
     for other in others:
-        theirs = set(re.findall(r"\w+", other.text.lower()))
+        theirs = set(re.findall(r"\w+", strip_citations(other).lower()))
         if words and theirs and len(words & theirs) / len(words | theirs) >= threshold:
             return True
     return False

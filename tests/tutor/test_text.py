@@ -1,0 +1,27 @@
+"""Sentence handling shared by answers and the verifier."""
+
+from tutor.text import citations_in, complete_sentences, repeats, split_sentences
+
+
+def test_sentences_split_at_boundaries_not_inside_numbers_or_citations():
+    text = (
+        "LLM.int8() keeps outliers in 16-bit [1]. Outliers appear at 6.7B parameters.\n- NF4 too."
+    )
+    assert split_sentences(text) == [
+        "LLM.int8() keeps outliers in 16-bit [1].",
+        "Outliers appear at 6.7B parameters.",
+        "NF4 too.",
+    ]
+    assert citations_in("Q8_0 is close to F16 [2][3] [2].") == [2, 3]
+
+
+def test_a_draft_loses_its_cut_off_tail_and_empty_lead_ins():
+    draft = "NF4 is a 4-bit type [1]. The answer to the question is: NF4 wastes less than a plain"
+    assert complete_sentences(draft) == ["NF4 is a 4-bit type [1]."]
+    assert complete_sentences("The answer is: [1]\nInt8 halves memory.") == ["Int8 halves memory."]
+
+
+def test_a_near_word_for_word_repeat_is_recognised():
+    said = ["A 4-bit weight takes 0.5 bytes."]
+    assert repeats("A 4-bit weight takes 0.5 bytes [2].", said)
+    assert not repeats("Int8 takes 1 byte per weight.", said)
