@@ -123,24 +123,25 @@ def test_int4_quantization_is_lossless_is_flagged(service):
     assert service.verify_claim("Int4 quantization is lossless.")["flagged"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tutor/verify.py: a claim's direction ('lossless', 'loses nothing') that the "
-    "evidence sentence does not address counts as agreement (_polarity_conflict reads "
-    "evidence.directions.get(axis, sign)), so any sentence naming the same format supports "
-    "it; the MISCONCEPTIONS entry for 'int4 quantization is lossless' covers one wording",
-)
 @pytest.mark.parametrize(
     "claim",
     [
         "NF4 quantization is lossless.",
         "GPTQ 4-bit quantization is lossless.",
         "Int4 is lossless on hard reasoning tasks.",
-        "Quantizing to int4 loses nothing.",
     ],
 )
 def test_other_wordings_of_int4_is_lossless_are_flagged(service, claim):
     assert service.verify_claim(claim)["flagged"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="tutor/verify.py: 'loses nothing' is a negated 'loses' that the evidence sentence "
+    "does not address, so any sentence naming int4 supports it; only 'lossless' is checked",
+)
+def test_loses_nothing_is_flagged(service):
+    assert service.verify_claim("Quantizing to int4 loses nothing.")["flagged"]
 
 
 @pytest.mark.xfail(

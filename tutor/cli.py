@@ -279,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         token = settings.discord_token.get_secret_value() if settings.discord_token else ""
-        level = logging.INFO if args.command == "run" else logging.WARNING
+        serving = args.command == "run" and settings.discord_token is not None
+        level = logging.INFO if serving else logging.WARNING  # the console shows answers only
         configure_logging(level, secrets=[token])
         return args.handler(args, settings)
     except (SettingsError, ModelError, StorageError, GuardError, LabError) as error:

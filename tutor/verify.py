@@ -69,7 +69,8 @@ _NEGATIONS = frozenset(
     "not no never without cannot none nor neither nothing n't doesn't isn't can't won't "
     "don't didn't aren't wasn't shouldn't".split()
 )
-_NOT_NEGATING = re.compile(r"\bnot (?:just|only|merely)\b|\bno longer\b")
+# "not only", and "not always" (a hedge on an absolute, "typically, not always, lossless")
+_NOT_NEGATING = re.compile(r"\bnot (?:just|only|merely|always|every|all)\b|\bno longer\b")
 # Absolute words by what they assert; evidence backs one only with a word of the same group.
 _ABSOLUTES = {
     **dict.fromkeys(
@@ -714,6 +715,8 @@ def _strength(claim: Profile, evidence: Profile, score: float, row: int) -> _Jud
     if unbacked:
         reason = f"“{unbacked[0]}” goes further than the source: “{_quote(evidence.text)}”"
         return _Judgement("overbroad", score, reason, row)
+    if claim.directions.get("loss") == 1 and "loss" not in evidence.directions:
+        return _UNSTATED  # "lossless" is a strong claim: only a sentence about loss backs it
     if score >= SUPPORT_MATCH:
         return _Judgement("supported", score, f"the source says: “{_quote(evidence.text)}”", row)
     return _UNSTATED
