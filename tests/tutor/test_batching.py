@@ -4,17 +4,14 @@ enough that batched and one-at-a-time greedy decoding must agree token for token
 import threading
 
 import pytest
-import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from tiny_model import tiny_llama
 
 from tutor.model import (
     GenerationCancelled,
     GenerationRequest,
     LoadedModel,
     ModelWorker,
-    convert_packaged,
 )
-from tutor.settings import load_settings
 
 QUESTIONS = [
     "What is int8?",
@@ -26,19 +23,7 @@ QUESTIONS = [
 
 @pytest.fixture(scope="module")
 def tiny_worker():
-    tokenizer = AutoTokenizer.from_pretrained(convert_packaged(load_settings().cache_dir))
-    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config).eval()
+    model, tokenizer = tiny_llama()
     worker = ModelWorker(LoadedModel(model, tokenizer, "tiny", "none", 0.0))
     yield worker
     worker.close()

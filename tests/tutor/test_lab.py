@@ -4,10 +4,10 @@ import json
 
 import pytest
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from tiny_model import tiny_llama
 
 from tutor import lab
-from tutor.model import convert_packaged, load_model
+from tutor.model import load_model
 from tutor.settings import load_settings
 
 # Small enough to keep the file fast, large enough for several windows and decode steps.
@@ -20,20 +20,8 @@ QUICK = lab.LabSetup(
 def tiny_model_dir(tmp_path_factory):
     """Widths divisible by 32, as bitsandbytes 4-bit on CPU needs."""
     folder = tmp_path_factory.mktemp("tiny-llama")
-    tokenizer = AutoTokenizer.from_pretrained(convert_packaged(load_settings().cache_dir))
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=2048,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(folder)
+    model, tokenizer = tiny_llama()
+    model.to(torch.bfloat16).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
