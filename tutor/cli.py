@@ -14,8 +14,6 @@ from tutor.model import ModelError
 from tutor.settings import Settings, SettingsError, load_settings
 from tutor.storage import StorageError
 
-log = logging.getLogger("quantutor")
-
 
 def start_service(settings: Settings):
     from tutor.service import TutorService
