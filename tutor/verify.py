@@ -77,7 +77,8 @@ _ABSOLUTES = {
         ["every", "everything", "all", "any", "anything", "whatever", "regardless", "universally"],
         "all",
     ),
-    "always": "always", "never": "never",
+    "always": "always",
+    "never": "never",
     **dict.fromkeys(["guaranteed", "guarantee", "guarantees"], "guaranteed"),
     **dict.fromkeys(["completely", "entirely", "totally", "perfectly", "perfect"], "completely"),
     "impossible": "impossible",
@@ -88,7 +89,9 @@ _BACKING_ONLY = frozenset({"each"})
 _DIRECTIONS = {
     **dict.fromkeys(["higher", "high"], ("level", 1)),
     **dict.fromkeys(["lower", "low"], ("level", -1)),
-    "more": ("amount", 1), "less": ("amount", -1), "fewer": ("amount", -1),
+    "more": ("amount", 1),
+    "less": ("amount", -1),
+    "fewer": ("amount", -1),
     **dict.fromkeys(["better", "best"], ("quality", 1)),
     **dict.fromkeys(["worse", "worst"], ("quality", -1)),
     **dict.fromkeys(["fast", "faster", "fastest", "speeds", "speed-up", "speedup"], ("speed", 1)),
@@ -100,18 +103,35 @@ _DIRECTIONS = {
         ("change", 1),
     ),
     **dict.fromkeys(
-        ["decrease", "decreases", "decreased", "reduces", "reduce", "reduced", "cuts", "cut",
-         "shrinks", "shrink", "drops", "falls", "lowers"],
+        [
+            "decrease",
+            "decreases",
+            "decreased",
+            "reduces",
+            "reduce",
+            "reduced",
+            "cuts",
+            "cut",
+            "shrinks",
+            "shrink",
+            "drops",
+            "falls",
+            "lowers",
+        ],
         ("change", -1),
     ),
-    "above": ("position", 1), "below": ("position", -1),
+    "above": ("position", 1),
+    "below": ("position", -1),
     **dict.fromkeys(["easier", "easy", "easiest"], ("difficulty", 1)),
     **dict.fromkeys(["harder", "hard", "hardest", "difficult"], ("difficulty", -1)),
-    "most": ("extreme", 1), "least": ("extreme", -1),
+    "most": ("extreme", 1),
+    "least": ("extreme", -1),
     **dict.fromkeys(["improves", "improve", "improved", "helps"], ("effect", 1)),
     **dict.fromkeys(["degrades", "degrade", "degraded", "hurts", "hurt", "harms"], ("effect", -1)),
-    "lossless": ("loss", 1), **dict.fromkeys(["loses", "lose", "lost", "lossy"], ("loss", -1)),
-    "doubles": ("factor", 1), "halves": ("factor", -1),
+    "lossless": ("loss", 1),
+    **dict.fromkeys(["loses", "lose", "lost", "lossy"], ("loss", -1)),
+    "doubles": ("factor", 1),
+    "halves": ("factor", -1),
 }
 _PIVOTS = frozenset(
     "than beat beats outperformed outperforms exceeded exceeds surpassed surpasses".split()
@@ -125,15 +145,36 @@ _NOT_THIS = re.compile(r"\b(?:rather than|instead of)\b")
 
 # Named things in slots: a claim naming one while the evidence names another disagrees.
 _FORMATS = {
-    "q8_0": 8, "q4_k_m": 4, "q4_0": 4, "q4_1": 4, "q2_k": 2, "nf4": 4, "fp4": 4, "int4": 4,
-    "fp8": 8, "e2m1": 4, "e3m0": 4, "w8a8": 8, "w4a16": 4, "w8a16": 8,
+    "q8_0": 8,
+    "q4_k_m": 4,
+    "q4_0": 4,
+    "q4_1": 4,
+    "q2_k": 2,
+    "nf4": 4,
+    "fp4": 4,
+    "int4": 4,
+    "fp8": 8,
+    "e2m1": 4,
+    "e3m0": 4,
+    "w8a8": 8,
+    "w4a16": 4,
+    "w8a16": 8,
 }
 _DTYPES = {"int8": 8, "fp16": 16, "f16": 16, "bf16": 16, "fp32": 32, "f32": 32, "int2": 2}
 _METHODS = {
-    "gptq": "gptq", "awq": "awq", "smoothquant": "smoothquant", "rtn": "rtn",
-    "round-to-nearest": "rtn", "llm.int8()": "llm.int8", "llm.int8": "llm.int8",
-    "qlora": "qlora", "minicheck": "minicheck", "hhem": "hhem", "ragas": "ragas",
-    "lettucedetect": "lettucedetect", "selfcheckgpt": "selfcheckgpt",
+    "gptq": "gptq",
+    "awq": "awq",
+    "smoothquant": "smoothquant",
+    "rtn": "rtn",
+    "round-to-nearest": "rtn",
+    "llm.int8()": "llm.int8",
+    "llm.int8": "llm.int8",
+    "qlora": "qlora",
+    "minicheck": "minicheck",
+    "hhem": "hhem",
+    "ragas": "ragas",
+    "lettucedetect": "lettucedetect",
+    "selfcheckgpt": "selfcheckgpt",
 }
 _MODEL = re.compile(r"\b(llama|opt|bloom|gpt|mistral|qwen|falcon)[- ]?(\d+(?:\.\d+)?)\b")
 _BITS = re.compile(r"(?<![\d.])\b(\d{1,2})(?:\s*-\s*|\s*to\s*)?(\d{1,2})?[- ]bits?\b(?! per\b)")
@@ -142,9 +183,19 @@ _NUMBER = re.compile(
     r"(?:\s*-?\s*(%|x\b|×|gib\b|gb\b|mb\b|bits? per\b|bytes?\b|b\b|billion\b|shot\b|gpu hours?\b"
     r"|hours?\b|minutes?\b|tok/s\b|tokens? per second))?"
 )
-_UNITS = {"gib": "gb", "×": "x", "billion": "b", "byte": "bytes", "bit per": "bits per",
-          "gpu hour": "hours", "gpu hours": "hours", "hour": "hours", "minute": "minutes",
-          "token per second": "tok/s", "tokens per second": "tok/s"}
+_UNITS = {
+    "gib": "gb",
+    "×": "x",
+    "billion": "b",
+    "byte": "bytes",
+    "bit per": "bits per",
+    "gpu hour": "hours",
+    "gpu hours": "hours",
+    "hour": "hours",
+    "minute": "minutes",
+    "token per second": "tok/s",
+    "tokens per second": "tok/s",
+}
 _NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "eight": "8", "sixteen": "16"}
 _NUMBER_WORD = re.compile(r"\b(one|two|three|four|eight|sixteen)(?=[- ](?:bytes?|bits?)\b)")
 _HALF = re.compile(r"\bhalf an? (byte|bit)\b")
@@ -260,7 +311,7 @@ def _subject(text: str) -> frozenset[str]:
     subject: list[str] = []
     end = len(text)
     for marker in reversed(list(re.finditer(r"§([^§]+)§", text))):
-        if subject and not re.fullmatch(r"[\s,/]*(?:and|or)?\s*", text[marker.end(): end]):
+        if subject and not re.fullmatch(r"[\s,/]*(?:and|or)?\s*", text[marker.end() : end]):
             break
         subject.append(marker.group(1))
         end = marker.start()
@@ -294,7 +345,7 @@ def _negations(text: str) -> tuple[frozenset[str], ...]:
         words = [w for w in _words(clause) if w not in _STOPWORDS]
         for i, word in enumerate(words):
             if word in _NEGATIONS or word.endswith("n't"):
-                scopes.append(frozenset(_stem(w) for w in words[i + 1: i + 1 + NEGATION_REACH]))
+                scopes.append(frozenset(_stem(w) for w in words[i + 1 : i + 1 + NEGATION_REACH]))
     return tuple(scopes)
 
 
@@ -315,7 +366,7 @@ def _pivot_sides(text: str) -> tuple[frozenset[str], frozenset[str]]:
     def side(part: list[str]) -> frozenset[str]:
         return frozenset(_stem(w.removesuffix("'s")) for w in part if w not in _STOPWORDS)
 
-    return side(words[:pivot]), side(words[pivot + 1:])
+    return side(words[:pivot]), side(words[pivot + 1 :])
 
 
 def _swapped(claim: Profile, evidence: Profile) -> bool:
@@ -340,7 +391,8 @@ def profile(text: str) -> Profile:
             axis, sign = _DIRECTIONS[word]
             directions.setdefault(axis, set()).add(sign)
     terms = {
-        _stem(w) for w in re.findall(r"[a-z][a-z\-]*[a-z]", re.sub(r"§[^§]*§", " ", rest))
+        _stem(w)
+        for w in re.findall(r"[a-z][a-z\-]*[a-z]", re.sub(r"§[^§]*§", " ", rest))
         if w not in _STOPWORDS and w not in _NEGATIONS and w not in _ABSOLUTES
     }
     terms |= {name for _, name in names}
@@ -353,7 +405,8 @@ def profile(text: str) -> Profile:
         names=frozenset(names),
         negations=_negations(_NOT_NEGATING.sub(" ", normal)),
         directions={axis: signs.pop() for axis, signs in directions.items() if len(signs) == 1},
-        absolutes=frozenset(w for w in words if w in _ABSOLUTES),
+        # "not always" hedges: it neither negates nor backs an "always"
+        absolutes=frozenset(w for w in _words(_NOT_NEGATING.sub(" ", normal)) if w in _ABSOLUTES),
         reported=bool(_REPORTED.search(normal)),
         before_pivot=before,
         after_pivot=after,
@@ -376,7 +429,8 @@ def _number_conflict(
         if number in attested or any(number.matches(other) for other in evidence.numbers):
             continue
         rivals = [
-            other for other in evidence.numbers
+            other
+            for other in evidence.numbers
             if number.comparable(other) and not any(other.matches(n) for n in claim.numbers)
         ]
         if rivals:
@@ -566,7 +620,7 @@ class Verifier:
                 known += [self._vectors[r] for r in rows]
         new_texts = [s.profile.text for s, v in zip(pool, known, strict=True) if v is None]
         vectors = embed(texts + new_texts)  # one call for the claims and unseen evidence
-        fresh_vectors = iter(vectors[len(texts):])
+        fresh_vectors = iter(vectors[len(texts) :])
         pool_vectors = np.array([v if v is not None else next(fresh_vectors) for v in known])
         verdicts = []
         for original, text, vector in zip(sentences, texts, vectors[: len(texts)], strict=True):
@@ -648,8 +702,9 @@ class Verifier:
         order = []
         if judgement.misconception is not None:  # the closest chunk of the correcting source
             doc_id = judgement.misconception.doc_id
-            rows = [r for r, s in enumerate(self._sentences)
-                    if self._chunks[s.chunk].doc_id == doc_id]
+            rows = [
+                r for r, s in enumerate(self._sentences) if self._chunks[s.chunk].doc_id == doc_id
+            ]
             if rows:
                 closest = max(rows, key=lambda r: float(self._vectors[r] @ vector))
                 order.append(self._sentences[closest].chunk)
@@ -686,7 +741,9 @@ def _match(cosine: float, coverage: float) -> float:
 def _attested(claim: Profile, related: list[Profile]) -> frozenset[Number]:
     """Claim numbers that a related sentence about the same formats and methods states."""
     return frozenset(
-        number for number in claim.numbers for evidence in related
+        number
+        for number in claim.numbers
+        for evidence in related
         if _name_conflict(claim, evidence) is None
         and any(number.matches(other) for other in evidence.numbers)
     )
@@ -700,11 +757,16 @@ def _states(claim: Profile, sentence: _Sentence, attested: frozenset[Number]) ->
         conflict(claim, evidence) is None
         and all(n in attested for n in claim.numbers)
         and claim.bits <= evidence.all_bits
-        and all(name in sentence.chunk_names for slot, name in claim.names
-                if slot in ("format", "method"))
-        and (not claim.before_pivot or bool(evidence.before_pivot) or any(
-            evidence.directions.get(axis) == sign for axis, sign in claim.directions.items()
-        ))
+        and all(
+            name in sentence.chunk_names
+            for slot, name in claim.names
+            if slot in ("format", "method")
+        )
+        and (
+            not claim.before_pivot
+            or bool(evidence.before_pivot)
+            or any(evidence.directions.get(axis) == sign for axis, sign in claim.directions.items())
+        )
     )
 
 

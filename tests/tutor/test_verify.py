@@ -162,3 +162,13 @@ def test_scores_stay_between_zero_and_one(verifier: Verifier) -> None:
         verdict, evidence = verifier.check_claim(claim)
         assert 0.0 <= verdict.score <= 1.0
         assert len(evidence) >= 1
+
+
+def test_a_hedged_source_does_not_back_an_absolute_claim(verifier):
+    source = "The lesson says int8 is typically lossless, not always lossless."
+    hedged, absolute = verifier.check(
+        ["int8 is not always lossless.", "int8 is always lossless."],
+        [Chunk(source, "lesson-premise.md", "The lesson's premise", "The lesson")],
+    )
+    assert hedged.status == "supported"
+    assert absolute.status == "overbroad"
