@@ -40,6 +40,8 @@ EVIDENCE_CHUNKS = 3  # chunks check_claim hands back as its evidence
 STEM_CHARS = 6  # terms compare on their first letters: "quantized" ~ "quantization"
 NEGATION_REACH = 4  # content words after a negation that it applies to
 QUOTE_CHARS = 90  # how much of an evidence sentence a reason quotes
+CLAUSE_SHARED_TERMS = 2  # a claim clause and a source clause saying the same thing share
+CLAUSE_COVERAGE = 0.6  # this many terms and this share of the claim clause's terms
 
 Status = Literal["supported", "uncertain", "overbroad", "contradicted"]
 
@@ -249,6 +251,7 @@ class Profile:
     reported: bool  # it reports a claim ("a claim that X is overbroad") rather than stating X
     before_pivot: frozenset[str]  # terms before a comparison word ("than", "beat"), if any
     after_pivot: frozenset[str]
+    clauses: tuple["Profile", ...] = ()  # of a compound sentence: "A, while B"
 
     @property
     def all_bits(self) -> frozenset[int]:
@@ -354,9 +357,12 @@ def _negation_count(sentence: Profile, other: Profile) -> int:
     return sum(bool(scope & other.terms) for scope in sentence.negations)
 
 
+_CLAUSE_BREAK = re.compile(r"[;:]|, (?:and|so|which)\b|\b(?:but|while|whereas)\b")
+
+
 def _pivot_sides(text: str) -> tuple[frozenset[str], frozenset[str]]:
     """The terms either side of a comparison word, within its clause: who beats whom."""
-    clauses = re.split(r"[;:]|, (?:and|so|which)\b|\b(?:but|while|whereas)\b", text)
+    clauses = _CLAUSE_BREAK.split(text)
     clause = next((c for c in clauses if _PIVOTS & set(_words(c))), "")
     words = _words(clause)
     pivot = next((i for i, w in enumerate(words) if w in _PIVOTS), None)
@@ -379,9 +385,10 @@ def _swapped(claim: Profile, evidence: Profile) -> bool:
     return crossed > len(claim.after_pivot & evidence.after_pivot)
 
 
-def profile(text: str) -> Profile:
-    """Break a sentence into what the checks compare."""
+def profile(text: str, clauses: bool = True) -> Profile:
+    """Break a sentence into what the checks compare (and each of its clauses, if several)."""
     normal = _normalize(text)
+    parts = [part for part in _CLAUSE_BREAK.split(text) if part.strip()] if clauses else []
     rest, names, bits = _extract_names(normal)
     words = _words(normal)
     before, after = _pivot_sides(normal)
@@ -410,6 +417,7 @@ def profile(text: str) -> Profile:
         reported=bool(_REPORTED.search(normal)),
         before_pivot=before,
         after_pivot=after,
+        clauses=tuple(profile(part, clauses=False) for part in parts) if len(parts) > 1 else (),
     )
 
 
@@ -440,6 +448,31 @@ def _number_conflict(
 
 
 def _name_conflict(claim: Profile, evidence: Profile) -> Conflict | None:
+    return _width_or_name_conflict(claim, evidence) or _clause_conflict(claim, evidence)
+
+
+def _clause_conflict(claim: Profile, evidence: Profile) -> Conflict | None:
+    """"int8 is lossless, while int4 hits cliffs" names both widths, so the sentences agree
+    on names; clause by clause, "int4 is lossless" says of 4-bit what the source says of 8."""
+    if not (claim.clauses or evidence.clauses):
+        return None
+    for mine in claim.clauses or (claim,):
+        said = _content(mine)
+        for theirs in evidence.clauses or (evidence,):
+            shared = said & _content(theirs)
+            if len(shared) >= CLAUSE_SHARED_TERMS and len(shared) >= CLAUSE_COVERAGE * len(said):
+                if found := _width_or_name_conflict(mine, theirs):
+                    return found
+    return None
+
+
+def _content(clause: Profile) -> frozenset[str]:
+    """A clause's terms other than the names and widths it attributes them to."""
+    names = {name for _, name in clause.names} | {f"{b}-bit" for b in clause.all_bits}
+    return clause.terms - names
+
+
+def _width_or_name_conflict(claim: Profile, evidence: Profile) -> Conflict | None:
     theirs = evidence.all_bits
     for mine in (claim.all_bits, claim.bits):  # "NF4 is 8-bit": the written width counts alone
         if mine - theirs and theirs - mine:
@@ -601,6 +634,14 @@ class Verifier:
         self._idf_unknown = math.log(len(self._sentences) + 1) + 1
         self._misconceptions = [profile(m.claim) for m in MISCONCEPTIONS]
         self._misconception_vectors = embed([m.claim for m in MISCONCEPTIONS])
+
+    def chunk_sentences(self, chunk: Chunk) -> tuple[list[str], np.ndarray]:
+        """A chunk's sentences and their embeddings: those made at start where it is known."""
+        rows = self._rows_of.get(chunk.chunk_id)
+        if rows is None:
+            texts = split_sentences(chunk.text)
+            return texts, embed(texts)
+        return [self._sentences[r].profile.text for r in rows], self._vectors[rows]
 
     def check(self, sentences: list[str], evidence: list[Chunk]) -> list[Verdict]:
         """A verdict per sentence, against the given evidence chunks only."""

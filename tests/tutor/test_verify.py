@@ -63,6 +63,21 @@ def test_a_different_bit_width_is_contradicted(verifier: Verifier) -> None:
     assert "4-bit" in verdict.reason
 
 
+def test_a_width_swapped_within_one_clause_of_a_compound_sentence_is_contradicted(
+    verifier: Verifier, chunks: list[Chunk]
+) -> None:
+    """The source names int8 and int4, one per clause; moving 'lossless' to int4 is wrong
+    even though the sentence as a whole names the same widths as the source."""
+    lesson = [c for c in chunks if c.doc_id == "lesson-premise.md"]
+    claim = (
+        "The lesson says int4 is typically lossless, while int4 hits noticeable quality "
+        "cliffs on hard tasks."
+    )
+    verdict = verifier.check([claim], lesson)[0]
+    assert verdict.status == "contradicted"
+    assert "8-bit, not 4-bit" in verdict.reason
+
+
 @pytest.mark.parametrize(
     "claim",
     [
@@ -138,7 +153,9 @@ def test_check_without_evidence_leaves_everything_uncertain(verifier: Verifier) 
 def test_check_accepts_evidence_outside_the_knowledge_base(verifier: Verifier) -> None:
     note = Chunk(
         text="The house model runs in 3.1 GB at Q5_K_S on the lab server.",
-        doc_id="user-note.md", title="Lab notes", source="a moderator",
+        doc_id="user-note.md",
+        title="Lab notes",
+        source="a moderator",
     )
     supported, contradicted = verifier.check(
         [
