@@ -103,9 +103,7 @@ def workload(count: int, seed: int) -> list[tuple[str, bool]]:
     return items
 
 
-async def user(
-    service: TutorService, number: int, queue: asyncio.Queue, gate, run: Run
-) -> None:
+async def user(service: TutorService, number: int, queue: asyncio.Queue, gate, run: Run) -> None:
     """One member asking, one question at a time, until the shared queue is empty."""
     asker = Asker(user_id=f"soak-{number}", guild_id="soak", channel_id="soak")
     while not queue.empty():
@@ -159,19 +157,26 @@ async def warm_up(service: TutorService, items: list[tuple[str, bool]]) -> None:
 def report(run: Run, seconds: float) -> bool:
     first, middle, last = (run.marks[mark] for mark in MARKS)
     growth = (last[0] - first[0]) / first[0]
-    print(f"\n{run.total} inputs in {seconds:.0f} s: {len(run.latencies)} answered "
-          f"({', '.join(f'{k} {v}' for k, v in sorted(run.kinds.items()))}), "
-          f"{run.refused} bad inputs refused")
+    print(
+        f"\n{run.total} inputs in {seconds:.0f} s: {len(run.latencies)} answered "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(run.kinds.items()))}), "
+        f"{run.refused} bad inputs refused"
+    )
     print(f"errors: {len(run.errors)} (target 0)")
     for error in run.errors[:20]:
         print(f"  {error}")
-    print(f"latency: p50 {percentile(run.latencies, 0.50):.1f} s, "
-          f"p95 {percentile(run.latencies, 0.95):.1f} s (queueing for the model included)")
-    print(f"peak RSS: {first[0]:.0f} MB at 10%, {middle[0]:.0f} MB at 50%, "
-          f"{last[0]:.0f} MB at 100%")
-    print(f"growth from 10% to the end: {growth:+.1%} (target <= {GROWTH_TARGET:.0%}); "
-          f"over the second half: {(last[0] - middle[0]) / middle[0]:+.1%}; "
-          f"current RSS {first[1]:.0f} -> {middle[1]:.0f} -> {last[1]:.0f} MB")
+    print(
+        f"latency: p50 {percentile(run.latencies, 0.50):.1f} s, "
+        f"p95 {percentile(run.latencies, 0.95):.1f} s (queueing for the model included)"
+    )
+    print(
+        f"peak RSS: {first[0]:.0f} MB at 10%, {middle[0]:.0f} MB at 50%, {last[0]:.0f} MB at 100%"
+    )
+    print(
+        f"growth from 10% to the end: {growth:+.1%} (target <= {GROWTH_TARGET:.0%}); "
+        f"over the second half: {(last[0] - middle[0]) / middle[0]:+.1%}; "
+        f"current RSS {first[1]:.0f} -> {middle[1]:.0f} -> {last[1]:.0f} MB"
+    )
     return not run.errors and growth <= GROWTH_TARGET
 
 
@@ -180,8 +185,10 @@ def main() -> int:
     parser.add_argument("--questions", type=int, default=500)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument(
-        "--in-flight", type=int, help="questions with the model at once (default: max batch; "
-        "0: no limit, every user's question goes straight to the model's queue)"
+        "--in-flight",
+        type=int,
+        help="questions with the model at once (default: max batch; "
+        "0: no limit, every user's question goes straight to the model's queue)",
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
@@ -196,15 +203,21 @@ def main() -> int:
         settings = load_settings(data_dir=args.data_dir or Path(scratch))
         started = time.perf_counter()
         service = TutorService.start(settings, progress=False)
-        print(f"service started in {time.perf_counter() - started:.0f} s "
-              f"({service.model_name}, {service.quantization}, max batch "
-              f"{settings.max_batch}); peak RSS {peak_rss_mb():.0f} MB", flush=True)
+        print(
+            f"service started in {time.perf_counter() - started:.0f} s "
+            f"({service.model_name}, {service.quantization}, max batch "
+            f"{settings.max_batch}); peak RSS {peak_rss_mb():.0f} MB",
+            flush=True,
+        )
         items = workload(args.questions, args.seed)
         in_flight = settings.max_batch if args.in_flight is None else args.in_flight
         try:
             asyncio.run(warm_up(service, items))
-            print(f"warmed up; peak RSS {peak_rss_mb():.0f} MB; {args.users} users, "
-                  f"{in_flight or 'unlimited'} in flight", flush=True)
+            print(
+                f"warmed up; peak RSS {peak_rss_mb():.0f} MB; {args.users} users, "
+                f"{in_flight or 'unlimited'} in flight",
+                flush=True,
+            )
             started = time.perf_counter()
             run = asyncio.run(soak(service, items, args.users, in_flight))
             seconds = time.perf_counter() - started

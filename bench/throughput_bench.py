@@ -1,7 +1,7 @@
 """Throughput of the model worker: 8 concurrent questions batched vs one at a time.
 
 Builds the real answer prompts (retrieved sources + question) for 8 benchmark questions,
-then generates them one at a time and all at once through the same ModelWorker, and
+then generates them one at a time and all at once with the same loaded model, and
 prints answered tokens per second both ways, the speed-up (target >= 2.5x) and how many
 answers came out token-for-token identical.
 
@@ -17,7 +17,7 @@ from knowledge.index import KnowledgeIndex
 from tutor import rag
 from tutor.evaluation import load_questions
 from tutor.logs import configure_logging
-from tutor.model import GenerationRequest, ModelWorker, load_model
+from tutor.model import GenerationRequest, load_model
 from tutor.settings import load_settings
 
 CONCURRENT = 8
@@ -47,7 +47,7 @@ def main() -> int:
     configure_logging()
     settings = load_settings(quantization=args.quantization)
     messages = prompts(settings)
-    worker = ModelWorker(load_model(settings.model, settings.quantization, settings.cache_dir))
+    loaded = load_model(settings.model, settings.quantization, settings.cache_dir)
     limit = settings.max_new_tokens
 
     def requests():
@@ -55,9 +55,9 @@ def main() -> int:
 
     sequential, batched = [], []
     for run in range(args.runs):
-        seconds, alone = timed(lambda: [worker.generate_now(r) for r in requests()])
+        seconds, alone = timed(lambda: [loaded.generate_batch([r])[0] for r in requests()])
         sequential.append(sum(g.new_tokens for g in alone) / seconds)
-        seconds, together = timed(lambda: worker.generate_batch(requests()))
+        seconds, together = timed(lambda: loaded.generate_batch(requests()))
         batched.append(sum(g.new_tokens for g in together) / seconds)
         same = sum(a.text == b.text for a, b in zip(alone, together))
         print(
@@ -65,7 +65,6 @@ def main() -> int:
             f"batched {batched[-1]:.1f} tok/s, identical answers {same}/{CONCURRENT}",
             flush=True,
         )
-    worker.close()
     speedup = statistics.median(batched) / statistics.median(sequential)
     print(
         f"{settings.quantization}, {CONCURRENT} concurrent questions, up to {limit} new tokens: "

@@ -71,9 +71,11 @@ def report(name: str, results: list[dict], show_errors: bool) -> dict:
         "p95_ms": times[int(0.95 * (len(times) - 1))] if times else 0.0,
     }
     print(f"\n== {name}: {len(results)} claims")
-    print(f"flagging: precision {figures['precision']:.3f}  recall {figures['recall']:.3f}  "
-          f"balanced accuracy {figures['balanced_accuracy']:.3f}  "
-          f"(tp {tp} fp {fp} fn {fn} tn {tn})")
+    print(
+        f"flagging: precision {figures['precision']:.3f}  recall {figures['recall']:.3f}  "
+        f"balanced accuracy {figures['balanced_accuracy']:.3f}  "
+        f"(tp {tp} fp {fp} fn {fn} tn {tn})"
+    )
     _print_statuses(results)
     print(f"time per claim: median {figures['median_ms']:.1f} ms  p95 {figures['p95_ms']:.1f} ms")
     if show_errors:
@@ -123,10 +125,15 @@ def main(argv: list[str] | None = None) -> int:
         chosen = results if name == "full" else [r for r in results if r["split"] == name]
         figures[name] = report(name, chosen, args.errors)
     full = figures.get("full") or figures[names[0]]
-    met = (full["recall"] >= TARGETS["recall"] and full["precision"] >= TARGETS["precision"]
-           and full["median_ms"] < TARGETS["median_ms"])
-    print("\ntargets on the full set (recall >= 0.90, precision >= 0.85, median < 50 ms): "
-          + ("met" if met else "NOT met"))
+    met = (
+        full["recall"] >= TARGETS["recall"]
+        and full["precision"] >= TARGETS["precision"]
+        and full["median_ms"] < TARGETS["median_ms"]
+    )
+    print(
+        "\ntargets on the full set (recall >= 0.90, precision >= 0.85, median < 50 ms): "
+        + ("met" if met else "NOT met")
+    )
     return 0
 
 

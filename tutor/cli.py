@@ -249,7 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--json", action="store_true", help="print the report as JSON")
     lab.add_argument("--fresh", action="store_true", help="measure again, ignoring the cache")
     lab.add_argument(
-        "--precisions", nargs="+", default=["none", "int8", "nf4"], choices=["none", "int8", "nf4"]
+        "--precisions",
+        nargs="+",
+        choices=["none", "int8", "nf4", "llamacpp"],
+        help="default: none int8 nf4, and llamacpp where it is installed",
     )
     lab.set_defaults(handler=cmd_lab)
 

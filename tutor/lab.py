@@ -21,7 +21,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -30,13 +30,17 @@ from transformers.generation.streamers import BaseStreamer
 
 from knowledge.documents import PACKAGED_SOURCES, Document, load_documents
 from quiz.bank import load_bank
+from tutor import llamacpp
 from tutor.evaluation import ask_all, key_fact_found, load_questions
-from tutor.model import PACKAGED_NAME, load_model
+from tutor.llamacpp import LlamaCppModel, load_llamacpp
+from tutor.model import PACKAGED_NAME, LoadedModel, load_model
 from tutor.settings import PACKAGED_MODEL, Settings
 
-PRECISIONS = ("none", "int8", "nf4")
-LABELS = {"none": "bf16", "int8": "int8", "nf4": "nf4"}
-COLOURS = {"none": "#4C72B0", "int8": "#55A868", "nf4": "#DD8452"}
+PRECISIONS = ("none", "int8", "nf4")  # bitsandbytes, in transformers
+LLAMACPP = "llamacpp"  # the packaged GGUF's own Q4_1, in llama.cpp
+MEASURABLE = (*PRECISIONS, LLAMACPP)
+LABELS = {"none": "bf16", "int8": "int8", "nf4": "nf4", LLAMACPP: "Q4_1 llama.cpp"}
+COLOURS = {"none": "#4C72B0", "int8": "#55A868", "nf4": "#DD8452", LLAMACPP: "#8172B3"}
 
 # The evaluation text: these knowledge-base documents, in name order, cut at eval_tokens.
 # A fixed list, so that adding a source does not move every figure.
@@ -116,6 +120,7 @@ class LabReport:
     version: str
     results: list[PrecisionResult]
     setup: LabSetup = LabSetup()
+    notes: list[str] = field(default_factory=list)  # what was not measured, and why
 
     def result(self, precision: str) -> PrecisionResult | None:
         return next((r for r in self.results if r.precision == precision), None)
@@ -145,6 +150,7 @@ class LabReport:
             "quiz_bank": QUIZ_BANK,
             "results": [asdict(result) for result in self.results],
             "targets": [asdict(target) for target in self.targets()],
+            "notes": self.notes,
         }
 
     def render_table(self, quality: bool = True) -> str:
@@ -156,10 +162,12 @@ class LabReport:
         return "\n".join([header, rule, *rows])
 
     def render_targets(self) -> str:
-        return "\n".join(
+        """The targets met or missed, then what was not measured and why."""
+        lines = [
             f"- {'PASS' if t.passed else 'FAIL'}: {t.goal} (measured {t.measured})"
             for t in self.targets()
-        )
+        ]
+        return "\n".join(lines + [f"- {note}" for note in self.notes])
 
     def write_json(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
@@ -184,8 +192,8 @@ class LabReport:
                 "log-likelihood."
             )
         parts = [f"# Quantization lab: {self.model}", self.render_table(), " ".join(notes)]
-        if self.targets():
-            parts.append("Targets:\n\n" + self.render_targets())
+        if self.targets() or self.notes:
+            parts.append("Targets and notes:\n\n" + self.render_targets())
         path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
 
     def write_chart(self, path: Path) -> None:
@@ -267,7 +275,7 @@ class TextScore:
 
 
 def score_text(
-    model,
+    model: LoadedModel | LlamaCppModel,
     ids: torch.Tensor,
     reference: TopK | None = None,
     setup: LabSetup = LabSetup(),
@@ -277,22 +285,21 @@ def score_text(
     One pass over the text serves all three, and its own top-k becomes the
     reference for the other precisions.
     """
-    window = min(setup.window, getattr(model.config, "max_position_embeddings", setup.window))
+    window = min(setup.window, model.context_length)
     stride = min(setup.stride, window)
     nll, kl, agreeing, scored = 0.0, 0.0, 0, 0
     top_log_probs, top_indices = [], []
-    with torch.inference_mode():
-        for log_probs, targets in _scored_windows(model, ids, window, stride):
-            top = log_probs.topk(min(setup.top_k, log_probs.shape[-1]), dim=-1)
-            nll -= log_probs.gather(1, targets[:, None]).sum().item()
-            if reference is not None:
-                span = slice(scored, scored + len(targets))
-                ref = TopK(reference.log_probs[span], reference.indices[span])
-                kl += bucketed_kl(ref, log_probs).sum().item()
-                agreeing += (top.indices[:, 0] == ref.indices[:, 0]).sum().item()
-            top_log_probs.append(top.values)
-            top_indices.append(top.indices)
-            scored += len(targets)
+    for log_probs, targets in _scored_windows(model, ids, window, stride):
+        top = log_probs.topk(min(setup.top_k, log_probs.shape[-1]), dim=-1)
+        nll -= log_probs.gather(1, targets[:, None]).sum().item()
+        if reference is not None:
+            span = slice(scored, scored + len(targets))
+            ref = TopK(reference.log_probs[span], reference.indices[span])
+            kl += bucketed_kl(ref, log_probs).sum().item()
+            agreeing += (top.indices[:, 0] == ref.indices[:, 0]).sum().item()
+        top_log_probs.append(top.values)
+        top_indices.append(top.indices)
+        scored += len(targets)
     if reference is not None and scored != len(reference.log_probs):
         raise LabError("the bf16 reference was made from a different evaluation text")
     own = TopK(torch.cat(top_log_probs), torch.cat(top_indices))
@@ -314,8 +321,8 @@ def _scored_windows(model, ids: torch.Tensor, window: int, stride: int):
         start = max(0, end - window)
         count = end - scored_until
         # The logits at the last count + 1 positions; the very last predicts past the window.
-        logits = model(ids[:, start:end], logits_to_keep=count + 1).logits[0, :-1]
-        yield torch.log_softmax(logits.float(), dim=-1), ids[0, scored_until:end]
+        logits = model.logits(ids[0, start:end], count + 1)[:-1]
+        yield torch.log_softmax(logits, dim=-1), ids[0, scored_until:end]
         scored_until, end = end, min(end + stride, length)
 
 
@@ -368,23 +375,26 @@ class _TokenClock(BaseStreamer):
         pass
 
 
-def measure_speed(model, prompt_ids: torch.Tensor, setup: LabSetup = LabSetup()) -> Speed:
+def measure_speed(
+    model: LoadedModel | LlamaCppModel, prompt_ids: torch.Tensor, setup: LabSetup = LabSetup()
+) -> Speed:
     """Median prefill time and decode speed of greedy generation from `prompt_ids`."""
-    _timed_generation(model, prompt_ids[:, :8], 2)  # the first call pays one-time setup
-    timings = [
-        _timed_generation(model, prompt_ids, setup.new_tokens) for _ in range(setup.speed_runs)
-    ]
+    timed = _timed_llamacpp if isinstance(model, LlamaCppModel) else _timed_generation
+    timed(model, prompt_ids[:, :8], 2)  # the first call pays one-time setup
+    timings = [timed(model, prompt_ids, setup.new_tokens) for _ in range(setup.speed_runs)]
     return Speed(
         statistics.median(prefill for prefill, _ in timings),
         statistics.median(rate for _, rate in timings),
     )
 
 
-def _timed_generation(model, prompt_ids: torch.Tensor, new_tokens: int) -> tuple[float, float]:
+def _timed_generation(
+    loaded: LoadedModel, prompt_ids: torch.Tensor, new_tokens: int
+) -> tuple[float, float]:
     clock = _TokenClock()
     started = time.perf_counter()
     with torch.inference_mode():
-        model.generate(
+        loaded.model.generate(
             prompt_ids,
             attention_mask=torch.ones_like(prompt_ids),
             max_new_tokens=new_tokens,
@@ -397,6 +407,20 @@ def _timed_generation(model, prompt_ids: torch.Tensor, new_tokens: int) -> tuple
     return first_token - started, decoded / max(last_token - first_token, 1e-9)
 
 
+def _timed_llamacpp(
+    loaded: LlamaCppModel, prompt_ids: torch.Tensor, new_tokens: int
+) -> tuple[float, float]:
+    loaded.llama.reset()  # else the prompt, seen before, would come from its cache
+    started = time.perf_counter()
+    tokens = loaded.llama.generate(prompt_ids[0].tolist(), temp=0.0, repeat_penalty=1.0)
+    times = []
+    for _ in range(new_tokens):  # no early end-of-text: every run decodes as much
+        next(tokens)
+        times.append(time.perf_counter())
+    tokens.close()
+    return times[0] - started, (len(times) - 1) / max(times[-1] - times[0], 1e-9)
+
+
 def peak_rss_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6  # KiB on Linux
@@ -405,36 +429,28 @@ def peak_rss_mb() -> float:
 # -- the lesson quiz, answered by the model -----------------------------------------
 
 
-def choose_option(model, tokenizer, question: str, options: Sequence[str]) -> int:
+def choose_option(model: LoadedModel | LlamaCppModel, question: str, options: Sequence[str]) -> int:
     """The index of the option the model finds likeliest as the answer to `question`.
 
     Each option is scored by its mean log-likelihood per token, so that long options
     are not penalised for their length.
     """
+    tokenizer = model.tokenizer
     prompt = tokenizer(f"Question: {question}\nAnswer:").input_ids
-    answers = [tokenizer(f" {option}", add_special_tokens=False).input_ids for option in options]
-    width = len(prompt) + max(len(answer) for answer in answers)
-    ids = torch.zeros(len(options), width, dtype=torch.long)  # padding is masked: any id will do
-    mask = torch.zeros_like(ids)
-    for row, answer in enumerate(answers):
-        ids[row, : len(prompt) + len(answer)] = torch.tensor(prompt + answer)
-        mask[row, : len(prompt) + len(answer)] = 1
-    with torch.inference_mode():
-        log_probs = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), -1)
     scores = []
-    for row, answer in enumerate(answers):
-        # The logit at position i predicts token i + 1.
-        predicted = log_probs[row, len(prompt) - 1 : len(prompt) + len(answer) - 1]
-        scores.append(predicted.gather(1, torch.tensor(answer)[:, None]).mean().item())
+    for option in options:
+        answer = tokenizer(f" {option}", add_special_tokens=False).input_ids
+        # The logits at the answer's positions, each shifted by one, predict its tokens.
+        logits = model.logits(torch.tensor(prompt + answer), len(answer) + 1)[:-1]
+        log_probs = torch.log_softmax(logits, dim=-1)
+        scores.append(log_probs.gather(1, torch.tensor(answer)[:, None]).mean().item())
     return max(range(len(options)), key=scores.__getitem__)
 
 
-def quiz_score(model, tokenizer, bank: str = QUIZ_BANK) -> tuple[int, int]:
+def quiz_score(model: LoadedModel | LlamaCppModel, bank: str = QUIZ_BANK) -> tuple[int, int]:
     """(correct, asked) over the bank's multiple-choice questions; free text is skipped."""
     choices = [q for q in load_bank(bank).questions if q.kind == "choice"]
-    correct = sum(
-        choose_option(model, tokenizer, q.question, q.options) == q.correct for q in choices
-    )
+    correct = sum(choose_option(model, q.question, q.options) == q.correct for q in choices)
     return correct, len(choices)
 
 
@@ -533,11 +549,10 @@ QUALITY_STEPS = 4  # the steps _measure_here reports when it measures quality
 def _measure_here(job: _Job, on_step: Callable[[str], None]) -> PrecisionResult:
     torch.set_num_threads(job.setup.threads)
     on_step("loading")
-    loaded = load_model(job.model, job.precision, job.cache_dir)
-    model, tokenizer = loaded.model, loaded.tokenizer
-    ids = eval_ids(tokenizer, job.setup)
+    loaded = _load(job)
+    ids = eval_ids(loaded.tokenizer, job.setup)
     on_step("timing generation")
-    speed = measure_speed(model, ids[:, : job.setup.prompt_tokens], job.setup)
+    speed = measure_speed(loaded, ids[:, : job.setup.prompt_tokens], job.setup)
     result = PrecisionResult(
         precision=job.precision,
         footprint_mb=loaded.footprint_bytes / 1e6,
@@ -549,18 +564,20 @@ def _measure_here(job: _Job, on_step: Callable[[str], None]) -> PrecisionResult:
     if not job.quality:
         return result
     on_step("scoring the evaluation text")
+    if job.precision == LLAMACPP:  # a second instance that keeps every position's logits
+        loaded = _load(job, scoring=True)
     if job.precision == "none":
         score = replace(
-            score_text(model, ids, setup=job.setup), kl_divergence=0.0, top1_agreement=1.0
+            score_text(loaded, ids, setup=job.setup), kl_divergence=0.0, top1_agreement=1.0
         )
         save_reference(job.reference_path, score.top_k, job.digest)
     else:
         reference = load_reference(job.reference_path, job.digest)
         if reference is None:
             raise LabError("no bf16 reference for this evaluation: measure 'none' first")
-        score = score_text(model, ids, reference, job.setup)
+        score = score_text(loaded, ids, reference, job.setup)
     on_step("answering the quiz")
-    correct, asked = quiz_score(model, tokenizer)
+    correct, asked = quiz_score(loaded)
     return replace(
         result,
         eval_tokens=int(ids.shape[1]),
@@ -570,6 +587,12 @@ def _measure_here(job: _Job, on_step: Callable[[str], None]) -> PrecisionResult:
         quiz_correct=correct,
         quiz_total=asked,
     )
+
+
+def _load(job: _Job, scoring: bool = False) -> LoadedModel | LlamaCppModel:
+    if job.precision == LLAMACPP:
+        return load_llamacpp(job.model, job.cache_dir, scoring=scoring, threads=job.setup.threads)
+    return load_model(job.model, job.precision, job.cache_dir)
 
 
 # -- the lab ------------------------------------------------------------------------
@@ -590,9 +613,29 @@ def display_name(model: str) -> str:
     return PACKAGED_NAME if model == PACKAGED_MODEL else model
 
 
+def runs_gguf(model: str) -> bool:
+    """Whether llama.cpp can run this model: the packaged GGUF or a .gguf file."""
+    return model == PACKAGED_MODEL or model.endswith(".gguf")
+
+
+def default_precisions(settings: Settings) -> tuple[str, ...]:
+    """The bitsandbytes precisions, and llama.cpp beside them where it can run."""
+    if llamacpp.available() and runs_gguf(settings.model):
+        return MEASURABLE
+    return PRECISIONS
+
+
+def _notes(settings: Settings, precisions: Sequence[str]) -> list[str]:
+    if LLAMACPP in precisions or not runs_gguf(settings.model):
+        return []
+    if not llamacpp.available():
+        return [f"{LABELS[LLAMACPP]} not measured: {llamacpp.INSTALL_HINT}."]
+    return [f"{LABELS[LLAMACPP]} not measured: add `--precisions ... {LLAMACPP}`."]
+
+
 def run_lab(
     settings: Settings,
-    precisions: Sequence[str] = PRECISIONS,
+    precisions: Sequence[str] | None = None,
     fresh: bool = False,
     progress: bool = True,
     setup: LabSetup = LabSetup(),
@@ -603,12 +646,15 @@ def run_lab(
     bf16 is measured first when any other precision is, since their KL divergence is
     measured from its distribution. See measure_isolated about the calling script.
     """
-    unknown = set(precisions) - set(PRECISIONS)
+    precisions = precisions or default_precisions(settings)
+    unknown = set(precisions) - set(MEASURABLE)
     if unknown:
-        raise LabError(f"unknown precision(s) {sorted(unknown)}: choose from {PRECISIONS}")
+        raise LabError(f"unknown precision(s) {sorted(unknown)}: choose from {MEASURABLE}")
+    if LLAMACPP in precisions and not llamacpp.available():
+        raise LabError(f"{LABELS[LLAMACPP]}: {llamacpp.INSTALL_HINT}")
     cache = _Cache(settings, project_version(), eval_digest(setup))
     results = {} if fresh else {p: r for p in precisions if (r := cache.load(p)) is not None}
-    todo = [p for p in PRECISIONS if p in precisions and p not in results]  # bf16 first
+    todo = [p for p in MEASURABLE if p in precisions and p not in results]  # bf16 first
     needs_reference = any(p != "none" for p in todo)
     if needs_reference and "none" not in todo and not cache.reference_ready():
         todo.insert(0, "none")
@@ -623,7 +669,8 @@ def run_lab(
             results[precision] = _with_answer_recall(settings, results[precision], answer_questions)
             cache.save(results[precision])
     ordered = [results[p] for p in precisions]
-    return LabReport(display_name(settings.model), cache.version, ordered, setup)
+    notes = _notes(settings, precisions)
+    return LabReport(display_name(settings.model), cache.version, ordered, setup, notes)
 
 
 def _with_answer_recall(settings: Settings, result: PrecisionResult, limit: int) -> PrecisionResult:
@@ -632,9 +679,14 @@ def _with_answer_recall(settings: Settings, result: PrecisionResult, limit: int)
     if not questions:  # installed without the benchmark data
         return result
     print(f"Answer benchmark at {result.label}: {len(questions)} questions...", flush=True)
+    runtime = (
+        {"runtime": "llamacpp"}
+        if result.precision == LLAMACPP
+        else {"quantization": result.precision}
+    )
     records = ask_all(
         questions,
-        quantization=result.precision,
+        **runtime,
         model=settings.model,
         data_dir=str(settings.data_dir),
         cache_dir=str(settings.cache_dir),
@@ -767,22 +819,32 @@ _COSTS = [
         _quiz_cell,
         ceiling=lambda r: r.quiz_total,
     ),
+    _Panel(
+        "Answer benchmark: key facts found (%)",
+        "higher",
+        lambda r: None if r.answer_recall is None else 100 * r.answer_recall,
+        lambda r: f"{100 * r.answer_recall:.0f}%",
+        ceiling=lambda r: 100,
+    ),
 ]
 
 
 def _draw_chart(report: LabReport, path: Path) -> None:
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
 
-    figure = Figure(figsize=(16, 8.5), layout="constrained")
+    columns = max(len(_SAVES), len(_COSTS))
+    figure = Figure(figsize=(4 * columns, 8.5), layout="constrained")
     figure.suptitle(
         f"Quantization lab: {report.model}\n"
         "top: what quantization saves; bottom: what it may cost in quality",
         fontsize=14,
         fontweight="bold",
     )
-    for row, panels in zip(figure.subplots(2, len(_SAVES)), (_SAVES, _COSTS), strict=True):
-        for ax, panel in zip(row, panels, strict=True):
+    for row, panels in zip(figure.subplots(2, columns), (_SAVES, _COSTS), strict=True):
+        for ax, panel in zip(row, panels):
             _draw_panel(ax, report, panel)
+        for ax in row[len(panels) :]:
+            ax.set_visible(False)
     figure.savefig(path, dpi=100)
 
 

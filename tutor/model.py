@@ -27,7 +27,8 @@ from transformers import (
 )
 from transformers.generation.streamers import BaseStreamer
 
-from tutor.settings import PACKAGED_MODEL
+from tutor.settings import PACKAGED_MODEL, Settings
+from tutor.text import split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,138 @@ def resolve_model(name: str, cache_dir: Path) -> str:
     return name
 
 
+# -- generation ---------------------------------------------------------------------
+
+
+class GenerationCancelled(Exception):
+    """The caller cancelled the request."""
+
+
+class GenerationTimeout(TimeoutError):
+    """The draft itself (not its wait in the queue) took longer than its time limit."""
+
+
+@dataclass
+class GenerationRequest:
+    messages: list[dict]
+    max_new_tokens: int
+    on_text: object = None  # callable(str) receiving text as it is decoded
+    timeout_s: float | None = None  # counted from when its generation starts
+    max_sentences: int | None = None  # stop once this many sentences are complete
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    future: Future = field(default_factory=Future)
+    started_at: float | None = None
+
+    stop_reason: Exception | None = None
+
+    def should_stop(self) -> bool:
+        """Whether to stop now (cancelled, or out of time); the reason is kept."""
+        if self.stop_reason is None:
+            if self.cancelled.is_set():
+                self.stop_reason = GenerationCancelled("the request was cancelled")
+            elif (
+                self.timeout_s is not None
+                and self.started_at is not None
+                and time.perf_counter() - self.started_at > self.timeout_s
+            ):
+                self.stop_reason = GenerationTimeout(
+                    f"the draft took longer than {self.timeout_s:g} s"
+                )
+        return self.stop_reason is not None
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    prefill_ms: float
+    total_ms: float
+
+
+class _StopWhenDone(StoppingCriteria):
+    """Stops each row of a batch that is complete, cancelled or out of time; the other
+    rows go on."""
+
+    def __init__(self, rows: list["TokenText"]):
+        self.rows = rows
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+        stops = [row.done or row.request.should_stop() for row in self.rows]
+        return torch.tensor(stops, dtype=torch.bool)
+
+
+class TokenText:
+    """One request's new tokens, decoded and handed to its callback as they arrive."""
+
+    def __init__(self, tokenizer, request: GenerationRequest):
+        self.tokenizer = tokenizer
+        self.request = request
+        self.tokens: list[int] = []
+        self.done = False
+        self._sent = 0
+
+    def add(self, token: int) -> None:
+        """Keep `token`, or mark the end at end-of-text; later tokens are ignored."""
+        if self.done:
+            return
+        if token in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id):
+            self.done = True
+            return
+        self.tokens.append(token)
+        self.done = len(self.tokens) >= self.request.max_new_tokens or self._enough_sentences()
+        self.emit()
+
+    def _enough_sentences(self) -> bool:
+        # The sentence after the last one wanted has begun, so that one is complete,
+        # citation and all; the fragment is dropped with the draft's other loose ends.
+        limit = self.request.max_sentences
+        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        return limit is not None and len(split_sentences(text)) > limit
+
+    def emit(self, final: bool = False) -> None:
+        callback = self.request.on_text
+        if callback is None:
+            return
+        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        if text.endswith("\ufffd") and not final:
+            return  # half of a multi-byte character: wait for the rest
+        if len(text) > self._sent:
+            callback(text[self._sent :])
+            self._sent = len(text)
+
+    def generation(self, prompt_tokens: int, started: float, first: float) -> Generation:
+        finished = time.perf_counter()
+        return Generation(
+            text=self.tokenizer.decode(self.tokens, skip_special_tokens=True).strip(),
+            prompt_tokens=prompt_tokens,
+            new_tokens=len(self.tokens),
+            prefill_ms=(first - started) * 1000,
+            total_ms=(finished - started) * 1000,
+        )
+
+
+class _BatchStreamer(BaseStreamer):
+    """Routes each row's new tokens to its own request's TokenText."""
+
+    def __init__(self, tokenizer, requests: list[GenerationRequest]):
+        self.rows = [TokenText(tokenizer, request) for request in requests]
+        self.first_token_at: float | None = None
+        self._prompt_seen = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self._prompt_seen:  # generate() first hands over the prompt itself
+            self._prompt_seen = True
+            return
+        self.first_token_at = self.first_token_at or time.perf_counter()
+        for row, token in zip(self.rows, value.reshape(len(self.rows), -1)[:, -1].tolist()):
+            row.add(token)
+
+    def end(self) -> None:
+        for row in self.rows:
+            row.emit(final=True)
+
+
 # -- loading ------------------------------------------------------------------------
 
 
@@ -126,11 +259,14 @@ def quantization_config(quantization: str) -> tuple[BitsAndBytesConfig | None, t
 
 @dataclass
 class LoadedModel:
+    """A transformers model and its tokenizer; greedy generation in left-padded batches."""
+
     model: object
     tokenizer: object
     name: str
     quantization: str
     load_seconds: float
+    max_batch: int = 64
 
     @property
     def footprint_bytes(self) -> int:
@@ -141,6 +277,44 @@ class LoadedModel:
             f"{self.name} ({self.quantization}, {self.footprint_bytes / 1e6:.0f} MB, "
             f"loaded in {self.load_seconds:.1f} s)"
         )
+
+    @property
+    def context_length(self) -> int:
+        return getattr(self.model.config, "max_position_embeddings", 2048)
+
+    def logits(self, ids: torch.Tensor, keep: int) -> torch.Tensor:
+        """Float32 next-token logits at the last `keep` positions of `ids` (one sequence)."""
+        with torch.inference_mode():
+            return self.model(ids[None], logits_to_keep=keep).logits[0].float()
+
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[Generation | Exception]:
+        """Greedy generation for a batch of requests, left-padded, on the calling thread."""
+        model, tokenizer = self.model, self.tokenizer
+        started = time.perf_counter()
+        for request in requests:
+            request.started_at = started
+        prompts = [
+            tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
+            for r in requests
+        ]
+        tokenizer.padding_side = "left"
+        inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        streamer = _BatchStreamer(tokenizer, requests)
+        with torch.inference_mode():
+            model.generate(  # the streamer keeps each row's tokens
+                **inputs,
+                max_new_tokens=max(r.max_new_tokens for r in requests),
+                do_sample=False,
+                streamer=streamer,
+                stopping_criteria=StoppingCriteriaList([_StopWhenDone(streamer.rows)]),
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        first = streamer.first_token_at or time.perf_counter()
+        return [
+            request.stop_reason
+            or row.generation(int(inputs["attention_mask"][i].sum()), started, first)
+            for i, (request, row) in enumerate(zip(requests, streamer.rows))
+        ]
 
 
 def load_model(name: str, quantization: str, cache_dir: Path) -> LoadedModel:
@@ -172,86 +346,18 @@ def load_model(name: str, quantization: str, cache_dir: Path) -> LoadedModel:
     return LoadedModel(model, tokenizer, display, quantization, time.perf_counter() - started)
 
 
+def load_configured(settings: Settings):
+    """The model the settings ask for, in their runtime: a LoadedModel or a LlamaCppModel."""
+    if settings.runtime == "llamacpp":
+        from tutor.llamacpp import load_llamacpp  # imported late: it imports this module
+
+        return load_llamacpp(settings.model, settings.cache_dir)
+    return load_model(settings.model, settings.quantization, settings.cache_dir)
+
+
 def _first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0][:200] if text else type(error).__name__
-
-
-# -- generation ---------------------------------------------------------------------
-
-
-class GenerationCancelled(Exception):
-    """The caller cancelled the request or it timed out."""
-
-
-@dataclass
-class GenerationRequest:
-    messages: list[dict]
-    max_new_tokens: int
-    on_text: object = None  # callable(str) receiving text as it is decoded
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    future: Future = field(default_factory=Future)
-
-
-@dataclass(frozen=True)
-class Generation:
-    text: str
-    prompt_tokens: int
-    new_tokens: int
-    prefill_ms: float
-    total_ms: float
-
-
-class _StopWhenCancelled(StoppingCriteria):
-    """Stops each row of a batch whose request was cancelled; the other rows go on."""
-
-    def __init__(self, requests: list[GenerationRequest]):
-        self.requests = requests
-
-    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
-        return torch.tensor([r.cancelled.is_set() for r in self.requests], dtype=torch.bool)
-
-
-class _BatchStreamer(BaseStreamer):
-    """Routes each row's new tokens, decoded, to its own request's callback."""
-
-    def __init__(self, tokenizer, requests: list[GenerationRequest]):
-        self.tokenizer = tokenizer
-        self.requests = requests
-        self.tokens: list[list[int]] = [[] for _ in requests]
-        self.sent = [0] * len(requests)
-        self.done = [False] * len(requests)
-        self.first_token_at: float | None = None
-        self._prompt_seen = False
-
-    def put(self, value: torch.Tensor) -> None:
-        if not self._prompt_seen:  # generate() first hands over the prompt itself
-            self._prompt_seen = True
-            return
-        self.first_token_at = self.first_token_at or time.perf_counter()
-        for row, token in enumerate(value.reshape(len(self.requests), -1)[:, -1].tolist()):
-            if self.done[row]:
-                continue
-            if token in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id):
-                self.done[row] = True
-                continue
-            self.tokens[row].append(token)
-            self._emit(row)
-
-    def end(self) -> None:
-        for row in range(len(self.requests)):
-            self._emit(row, final=True)
-
-    def _emit(self, row: int, final: bool = False) -> None:
-        callback = self.requests[row].on_text
-        if callback is None:
-            return
-        text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
-        if text.endswith("\ufffd") and not final:
-            return  # half of a multi-byte character: wait for the rest
-        if len(text) > self.sent[row]:
-            callback(text[self.sent[row] :])
-            self.sent[row] = len(text)
 
 
 class ModelWorker:
@@ -266,15 +372,14 @@ class ModelWorker:
 
     def __init__(self, loaded: LoadedModel, max_batch: int = 8, batch_window_s: float = 0.01):
         self.loaded = loaded
-        self.max_batch = max_batch
+        self.max_batch = min(max_batch, loaded.max_batch)
         self.batch_window_s = batch_window_s
         self._queue: queue.Queue[GenerationRequest | None] = queue.Queue()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="model-worker", daemon=True)
         self._thread.start()
 
-    def submit(self, messages: list[dict], max_new_tokens: int, on_text=None) -> GenerationRequest:
-        request = GenerationRequest(messages, max_new_tokens, on_text)
+    def submit(self, request: GenerationRequest) -> GenerationRequest:
         self._queue.put(request)
         return request
 
@@ -290,11 +395,13 @@ class ModelWorker:
         while not self._closing:
             batch = self._collect()
             live = [r for r in batch if r.future.set_running_or_notify_cancel()]
-            live = [r for r in live if not self._cancelled(r)]
+            for request in [r for r in live if r.should_stop()]:
+                live.remove(request)
+                request.future.set_exception(request.stop_reason)
             if not live:
                 continue
             try:
-                results = self.generate_batch(live)
+                results = self.loaded.generate_batch(live)
             except Exception as error:  # one failed batch must not stop the worker
                 log.exception("generation failed")
                 results = [error] * len(live)
@@ -322,56 +429,3 @@ class ModelWorker:
                 break
             batch.append(item)
         return batch
-
-    @staticmethod
-    def _cancelled(request: GenerationRequest) -> bool:
-        if request.cancelled.is_set():
-            request.future.set_exception(GenerationCancelled("the request was cancelled"))
-            return True
-        return False
-
-    def generate_now(self, request: GenerationRequest) -> Generation:
-        """Greedy generation for one request, on the calling thread."""
-        result = self.generate_batch([request])[0]
-        if isinstance(result, BaseException):
-            raise result
-        return result
-
-    def generate_batch(self, requests: list[GenerationRequest]) -> list[Generation | Exception]:
-        """Greedy generation for a batch of requests, left-padded, on the calling thread."""
-        model, tokenizer = self.loaded.model, self.loaded.tokenizer
-        started = time.perf_counter()
-        prompts = [
-            tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
-            for r in requests
-        ]
-        tokenizer.padding_side = "left"
-        inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        streamer = _BatchStreamer(tokenizer, requests)
-        with torch.inference_mode():
-            model.generate(  # the streamer keeps each row's tokens
-                **inputs,
-                max_new_tokens=max(r.max_new_tokens for r in requests),
-                do_sample=False,
-                streamer=streamer,
-                stopping_criteria=StoppingCriteriaList([_StopWhenCancelled(requests)]),
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        finished = time.perf_counter()
-        first = streamer.first_token_at or finished
-        results: list[Generation | Exception] = []
-        for row, request in enumerate(requests):
-            if request.cancelled.is_set():
-                results.append(GenerationCancelled("the request was cancelled"))
-                continue
-            new_ids = streamer.tokens[row][: request.max_new_tokens]
-            results.append(
-                Generation(
-                    text=tokenizer.decode(new_ids, skip_special_tokens=True).strip(),
-                    prompt_tokens=int(inputs["attention_mask"][row].sum()),
-                    new_tokens=len(new_ids),
-                    prefill_ms=(first - started) * 1000,
-                    total_ms=(finished - started) * 1000,
-                )
-            )
-        return results

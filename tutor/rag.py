@@ -4,17 +4,21 @@ import re
 
 import numpy as np
 
-from knowledge.embeddings import embed, embed_query
+from knowledge.embeddings import embed_query
 from knowledge.index import Hit, tokenize
 from tutor.answer import Sentence, SourceRef
 from tutor.text import split_sentences
+from tutor.verify import Verifier
 
 LEAD_SENTENCES = 3
 LEAD_MIN_SCORE = 0.35  # below this a source sentence does not answer the question
 TERM_WEIGHT = 0.3  # exact terms shared with the question ("Q4_K_M", "Japanese", "AWQ")
 FIGURE_WEIGHT = 0.1  # a question after a quantity is best answered by a sentence with one
 PROMPT_CHUNK_CHARS = 500  # keeps the prompt, and so the prefill, short
+PROMPT_SCORE_MARGIN = 0.15  # a hit further below the best one stays out of the prompt
 
+# What each system prompt asks for: a draft stops once it has this many sentences.
+DRAFT_SENTENCES = {"answer": 3, "explain": 4}
 SYSTEM_PROMPTS = {
     "answer": (
         "You are a tutor for AI model quantization. Answer in 2 or 3 short sentences, "
@@ -59,21 +63,25 @@ def number_sources(hits: list[Hit]) -> list[SourceRef]:
     ]
 
 
-def lead_sentences(question: str, hits: list[Hit], sources: list[SourceRef]) -> list[Sentence]:
+def lead_sentences(
+    question: str, hits: list[Hit], sources: list[SourceRef], verifier: Verifier
+) -> list[Sentence]:
     """The source sentences that best answer the question, cited; supported by construction.
 
     The quote shown for a source becomes the sentence taken from it, so the
-    learner sees exactly which line backs each citation.
+    learner sees exactly which line backs each citation. The sentences' embeddings
+    are the verifier's, made once at start.
     """
-    candidates = [
-        (n, text)
-        for n, hit in enumerate(hits, start=1)
-        for text in split_sentences(hit.chunk.text)
-        if len(text) > 25
-    ]
+    candidates, rows = [], []
+    for n, hit in enumerate(hits, start=1):
+        texts, vectors = verifier.chunk_sentences(hit.chunk)
+        for text, vector in zip(texts, vectors):
+            if len(text) > 25:
+                candidates.append((n, text))
+                rows.append(vector)
     if not candidates:
         return []
-    vectors = embed([text for _, text in candidates])
+    vectors = np.array(rows)
     meaning = vectors @ np.asarray(embed_query(question))
     terms = set(tokenize(question))
     wants_figure = bool(_ASKS_FOR_FIGURE.search(question))
@@ -99,8 +107,16 @@ def _overlap(terms: set[str], text: str) -> float:
 
 
 def build_messages(question: str, hits: list[Hit], system: str) -> list[dict]:
+    """The prompt: the system prompt, then only the best hits, numbered as the sources are.
+
+    Hits far below the best add prefill time (most of a short answer's latency) and
+    rarely anything the best one lacks.
+    """
+    best = max(hit.score for hit in hits)
     numbered = "\n".join(
-        f"[{n}] {hit.chunk.text[:PROMPT_CHUNK_CHARS]}" for n, hit in enumerate(hits, start=1)
+        f"[{n}] {hit.chunk.text[:PROMPT_CHUNK_CHARS]}"
+        for n, hit in enumerate(hits, start=1)
+        if hit.score >= best - PROMPT_SCORE_MARGIN
     )
     return [
         {"role": "system", "content": system},

@@ -16,7 +16,7 @@ from tutor import rag
 from tutor.answer import Answer, Sentence, SourceRef
 from tutor.guard import clean_text
 from tutor.lab import lab_files
-from tutor.model import ModelWorker, load_model
+from tutor.model import GenerationRequest, ModelWorker, load_configured
 from tutor.quizzes import QuizDesk
 from tutor.settings import Settings
 from tutor.steps import (
@@ -72,7 +72,7 @@ class TutorService:
         for error in report.errors:
             log.warning("source skipped: %s", error)
         store = Store(settings.database_path)
-        loaded = load_model(settings.model, settings.quantization, settings.cache_dir)
+        loaded = load_configured(settings)
         log.info("model ready: %s", loaded.describe())
         return cls(settings, index, store, ModelWorker(loaded, max_batch=settings.max_batch))
 
@@ -123,12 +123,14 @@ class TutorService:
 
         mark = time.perf_counter()
         answer.sources = rag.number_sources(hits)
-        lead = await asyncio.to_thread(rag.lead_sentences, question, hits, answer.sources)
+        lead = await asyncio.to_thread(
+            rag.lead_sentences, question, hits, answer.sources, self.verifier
+        )
         answer.timings_ms["compose"] = _ms_since(mark)
 
         mark = time.perf_counter()
         messages = rag.build_messages(question, hits, rag.SYSTEM_PROMPTS[mode])
-        generation = await self.generate(messages, on_text)
+        generation = await self.generate(messages, on_text, max_sentences=rag.DRAFT_SENTENCES[mode])
         answer.timings_ms["draft"] = _ms_since(mark)
         answer.timings_ms["prefill"] = generation.prefill_ms
 
@@ -151,6 +153,7 @@ class TutorService:
         messages: list[dict],
         on_text: Callable[[str], None] | None = None,
         max_new_tokens: int | None = None,
+        max_sentences: int | None = None,
     ):
         """Run one generation on the model worker, streaming text back onto this loop."""
         loop = asyncio.get_running_loop()
@@ -160,13 +163,20 @@ class TutorService:
             so_far.append(piece)
             loop.call_soon_threadsafe(on_text, "".join(so_far))
 
-        limit = max_new_tokens or self.settings.max_new_tokens
-        request = self.worker.submit(messages, limit, stream if on_text else None)
-        try:
-            return await asyncio.wait_for(
-                asyncio.wrap_future(request.future), self.settings.generation_timeout_s
+        request = self.worker.submit(
+            GenerationRequest(
+                messages,
+                max_new_tokens or self.settings.max_new_tokens,
+                stream if on_text else None,
+                timeout_s=self.settings.generation_timeout_s,
+                max_sentences=max_sentences,
             )
-        except (TimeoutError, asyncio.CancelledError):
+        )
+        try:
+            # The worker enforces the time limit from when the draft starts, so waiting
+            # in line behind other learners does not count against it.
+            return await asyncio.wrap_future(request.future)
+        except asyncio.CancelledError:
             request.cancelled.set()  # the worker stops this request at its next token
             raise
 

@@ -39,9 +39,16 @@ class Settings(BaseSettings):
     quantization: Literal["nf4", "int8", "none"] = Field(
         "nf4", description="bitsandbytes precision: nf4 (4-bit), int8, or none (bf16)."
     )
+    runtime: Literal["transformers", "llamacpp"] = Field(
+        "transformers",
+        description="transformers (bitsandbytes, at QUANTUTOR_QUANTIZATION) or llamacpp "
+        "(the packaged Q4_1 GGUF, about 4x faster; needs the llamacpp extra).",
+    )
     max_new_tokens: int = Field(64, ge=8, le=2048, description="Longest draft, in tokens.")
     generation_timeout_s: float = Field(
-        60.0, gt=0, description="A draft that takes longer is cancelled."
+        60.0,
+        gt=0,
+        description="A draft that takes longer is cancelled; the wait in line does not count.",
     )
     max_batch: int = Field(
         8, ge=1, le=64, description="Questions drafted together; 1 turns batching off."

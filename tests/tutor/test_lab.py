@@ -45,22 +45,22 @@ def report(tiny_settings):
 
 
 def test_perplexity_is_finite_and_above_one(tiny):
-    score = lab.score_text(tiny.model, lab.eval_ids(tiny.tokenizer, QUICK), setup=QUICK)
+    score = lab.score_text(tiny, lab.eval_ids(tiny.tokenizer, QUICK), setup=QUICK)
     assert 1 < score.perplexity < float("inf")
     assert score.top_k.log_probs.shape == (299, QUICK.top_k)  # every token but the first
 
 
 def test_a_model_does_not_diverge_from_itself(tiny):
     ids = lab.eval_ids(tiny.tokenizer, QUICK)
-    reference = lab.score_text(tiny.model, ids, setup=QUICK).top_k
-    score = lab.score_text(tiny.model, ids, reference, QUICK)
+    reference = lab.score_text(tiny, ids, setup=QUICK).top_k
+    score = lab.score_text(tiny, ids, reference, QUICK)
     assert score.kl_divergence == pytest.approx(0.0, abs=1e-6)
     assert score.top1_agreement == 1.0
 
 
 def test_the_quiz_scorer_picks_one_of_the_options(tiny):
     options = ["int8", "quantization", "int4", "perplexity"]
-    choice = lab.choose_option(tiny.model, tiny.tokenizer, "Which is most central?", options)
+    choice = lab.choose_option(tiny, "Which is most central?", options)
     assert 0 <= choice < len(options)
 
 

@@ -6,7 +6,13 @@ import time
 import pytest
 
 from tutor import model as runtime
-from tutor.model import ModelError, ModelWorker, convert_packaged, load_model
+from tutor.model import (
+    GenerationRequest,
+    ModelError,
+    ModelWorker,
+    convert_packaged,
+    load_model,
+)
 
 
 @pytest.mark.parametrize("quantization", ["nf4", "int8", "none"])
@@ -16,7 +22,9 @@ def test_each_precision_loads_and_generates(settings, quantization):
     assert quantization in loaded.describe()
     worker = ModelWorker(loaded)
     try:
-        request = worker.submit([{"role": "user", "content": "What is a bit?"}], 12)
+        request = worker.submit(
+            GenerationRequest([{"role": "user", "content": "What is a bit?"}], 12)
+        )
         generation = request.future.result(timeout=60)
     finally:
         worker.close()
