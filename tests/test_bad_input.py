@@ -16,22 +16,19 @@ import string
 import tempfile
 import unicodedata
 from pathlib import Path
-from unittest.mock import AsyncMock, MagicMock
 
-import discord
 import hypothesis
 import pytest
 import yaml
+from bad_inputs import BAD_QUESTIONS, LIVE_PING
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 import quiz.bank
 from bot import render
-from bot.main import build_bot
 from knowledge.documents import PACKAGED_SOURCES, load_documents
 from quiz.bank import BANKS_DIR, BankError, load_bank
 from quiz.engine import AnswerResult, QuizError, QuizSession
-from tutor.admission import Admission
 from tutor.answer import Answer, Sentence, SourceRef
 from tutor.guard import GuardError, clean_text
 from tutor.quizzes import QuizDesk
@@ -45,16 +42,6 @@ FEW = hypothesis.settings(
 )
 STATUSES = {"supported", "uncertain", "overbroad", "contradicted"}
 MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>|<#\d+>")
-LIVE_PING = re.compile(r"@(everyone|here)", re.IGNORECASE)
-
-BAD_QUESTIONS = {
-    "empty": "",
-    "whitespace": " \t\n\r\u00a0\u3000 ",
-    "100,000 characters": "int8 " * 20_000,
-    "zero-width": "\u200b\u200c\u200d\u2060\ufeff",
-    "right-to-left override": "\u202e\u2066\u2067\u2069\u202c",
-    "control characters": "\x00\x01\x07\x08\x1b\x7f\x9f",
-}
 SQL = (
     "'); DROP TABLE reviews; --",
     "Robert'); DELETE FROM quiz_sessions WHERE ('1'='1",
@@ -204,125 +191,6 @@ def test_sql_looking_strings_round_trip_through_every_stored_field(tmp_path, nas
     store.forget_user(nasty)
     assert store.get_review(review_id).user_id == "forgotten"  # the rest is untouched
     store.close()
-
-
-# -- through the cogs ----------------------------------------------------------------------
-
-
-@pytest.fixture
-async def tutor_bot(service, settings):
-    bot = build_bot(service, settings, admission=Admission(capacity=5))
-    await bot._async_setup_hook()
-    await bot.setup_hook()
-    return bot
-
-
-def fake_message() -> MagicMock:
-    message = MagicMock(spec=discord.Message)
-    message.id, message.channel = 2222, MagicMock(id=3333)
-    message.flags = discord.MessageFlags(ephemeral=False)
-    return message
-
-
-def interaction_for(bot, user_id: int = 1111, moderator: bool = False) -> MagicMock:
-    """A slash command or button press from one member, recording everything sent."""
-    interaction = MagicMock(spec=discord.Interaction)
-    interaction.client = bot
-    interaction.user = MagicMock(id=user_id, roles=[])
-    interaction.user.name = "member"
-    interaction.guild = MagicMock(id=4444)
-    interaction.guild.get_channel.return_value = None  # no moderators' channel configured
-    interaction.guild_id, interaction.channel_id = 4444, 3333
-    interaction.channel = MagicMock(id=3333)
-    interaction.permissions = discord.Permissions(manage_messages=moderator)
-    interaction.message = fake_message()
-    interaction.command, interaction.data = None, {}
-    response = AsyncMock(spec=discord.InteractionResponse)
-    answered = ("defer", "send_message", "edit_message", "send_modal")
-    response.is_done = MagicMock(
-        side_effect=lambda: any(getattr(response, name).await_count for name in answered)
-    )
-    interaction.response = response
-    interaction.followup = AsyncMock(spec=discord.Webhook)
-    interaction.followup.send.side_effect = lambda *a, **k: fake_message()
-    interaction.edit_original_response = AsyncMock(side_effect=lambda **k: fake_message())
-    return interaction
-
-
-def sent(interaction) -> list[tuple[str, dict]]:
-    """(content, keyword arguments) of every message sent or edited for this interaction."""
-    calls = [
-        *interaction.response.send_message.await_args_list,
-        *interaction.response.edit_message.await_args_list,
-        *interaction.followup.send.await_args_list,
-        *interaction.edit_original_response.await_args_list,
-    ]
-    return [(c.args[0] if c.args else c.kwargs.get("content") or "", c.kwargs) for c in calls]
-
-
-def assert_private_refusal(interaction, says: str) -> None:
-    (content, kwargs), *_ = sent(interaction)
-    assert says in content and kwargs["ephemeral"] is True
-    assert kwargs["allowed_mentions"].to_dict() == {"parse": []}
-
-
-@pytest.mark.parametrize("command", ["ask", "explain", "nextsteps"])
-@pytest.mark.parametrize("text", BAD_QUESTIONS.values(), ids=BAD_QUESTIONS.keys())
-async def test_bad_text_to_a_command_gets_a_private_refusal_and_no_queue_place(
-    tutor_bot, command, text
-):
-    cog = tutor_bot.get_cog("Ask")
-    interaction = interaction_for(tutor_bot)
-    await getattr(cog, command).callback(cog, interaction, text)
-    interaction.response.defer.assert_not_awaited()  # refused before the queue and the model
-    assert_private_refusal(interaction, "limit" if len(text) > 1000 else "empty")
-
-
-async def test_mentions_and_masked_links_in_a_question_cannot_ping_or_link(tutor_bot):
-    cog = tutor_bot.get_cog("Ask")
-    interaction = interaction_for(tutor_bot, user_id=5555)
-    question = (
-        "@everyone <@&123456789012345678> [click me](https://evil.example) "
-        "**how many bytes** does an int8 weight take? @here"
-    )
-    await cog.ask.callback(cog, interaction, question)
-    messages = sent(interaction)
-    final = messages[-1][0]
-    assert "**What the sources say**" in final and render.DRAFTING not in final
-    for content, kwargs in messages:
-        assert kwargs["allowed_mentions"].to_dict() == {"parse": []}
-        assert not LIVE_PING.search(content) and "<@&" not in content
-        assert "[click me](" not in content  # the link is shown as text, escaped
-    assert r"\[click me\]\(https://evil.example\)" in messages[-1][0] + messages[0][0]
-
-
-async def test_a_refused_quiz_answer_changes_nothing_and_is_told_privately(tutor_bot, service):
-    desk, user = service.quizzes, 6666
-    view = desk.start(str(user), "4444", "deep_dive")
-    before = service.store.load_quiz(str(user), "4444", "deep_dive")
-    cog = tutor_bot.get_cog("Quiz")
-    for question_id, choice, says in [
-        ("no-such-question", "A", "no question"),
-        (view.question_id, "Z", "not an option"),
-        ("'); DROP TABLE quiz_sessions; --", "A", "no question"),
-    ]:
-        interaction = interaction_for(tutor_bot, user_id=user)
-        await cog.grade(interaction, "deep_dive", question_id, choice)
-        assert_private_refusal(interaction, says)
-    assert service.store.load_quiz(str(user), "4444", "deep_dive") == before
-
-
-@pytest.mark.parametrize("correction", ["", " \n\t ", "\u200b\u202e", "x" * 4001])
-async def test_an_unusable_correction_is_refused_and_the_item_stays_pending(
-    tutor_bot, service, correction
-):
-    review_id = service.store.add_review("Is int4 lossless?", {"model": "m"}, "7777", "4444")
-    interaction = interaction_for(tutor_bot, moderator=True)
-    await tutor_bot.get_cog("Review").correct(interaction, review_id, correction)
-    content, kwargs = sent(interaction)[-1]
-    assert "correction" in content and kwargs["ephemeral"] is True
-    assert service.store.get_review(review_id).status == "pending"
-    service.store.resolve_review(review_id, "rejected", "cleanup")  # off the shared queue
 
 
 # -- malformed files -----------------------------------------------------------------------
