@@ -1,7 +1,8 @@
 """The index: chunks embedded into Chroma, searched by meaning and by exact terms.
 
-Vectors live in a Chroma PersistentClient under the data directory. A manifest of
-document digests makes indexing incremental: only changed documents re-embed.
+Vectors live in a Chroma PersistentClient under the data directory, or in a Chroma
+server for larger deployments. A manifest of document digests (always in the data
+directory) makes indexing incremental: only changed documents re-embed.
 """
 
 import json
@@ -10,6 +11,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import chromadb
 from chromadb.api.client import SharedSystemClient
@@ -74,10 +76,17 @@ class SyncReport:
     errors: tuple[str, ...]
 
 
+class IndexUnavailable(Exception):
+    """The Chroma server cannot be reached or used; the message says which and why."""
+
+
 class KnowledgeIndex:
-    def __init__(self, index_dir: Path, folders: list[tuple[Path, str]]):
+    def __init__(
+        self, index_dir: Path, folders: list[tuple[Path, str]], chroma_url: str | None = None
+    ):
         self.index_dir = index_dir
         self.folders = folders
+        self.chroma_url = chroma_url
         self._manifest_path = index_dir / "manifest.json"
         self._store = self._open_store()
         self._chunks: list[Chunk] = []
@@ -88,13 +97,19 @@ class KnowledgeIndex:
         folders = [(PACKAGED_SOURCES, "curated"), (settings.data_dir / "corrections", "moderator")]
         if settings.extra_sources_dir:
             folders.append((settings.extra_sources_dir, "user"))
-        return cls(settings.index_dir, folders)
+        return cls(settings.index_dir, folders, settings.chroma_url)
 
     def _open_store(self) -> Chroma:
-        """The Chroma collection; an unreadable one is deleted and rebuilt from the sources."""
+        """The Chroma collection; an unreadable local one is deleted and rebuilt from the
+        sources, while a server that fails is reported, never wiped."""
         try:
             return self._connect()
         except Exception as error:  # chromadb raises many kinds on a damaged directory
+            if self.chroma_url:
+                raise IndexUnavailable(
+                    f"QUANTUTOR_CHROMA_URL: cannot use the Chroma server at {self.chroma_url} "
+                    f"({str(error).strip().splitlines()[0] if str(error).strip() else error!r})"
+                ) from None
             log.warning("the index in %s is unreadable (%s): rebuilding it", self.index_dir, error)
             shutil.rmtree(self.index_dir, ignore_errors=True)
             SharedSystemClient.clear_system_cache()  # forget the damaged files' open handles
@@ -102,10 +117,19 @@ class KnowledgeIndex:
 
     def _connect(self) -> Chroma:
         self.index_dir.mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(
-            path=str(self.index_dir / "chroma"),
-            settings=ChromaSettings(anonymized_telemetry=False),
-        )
+        telemetry_off = ChromaSettings(anonymized_telemetry=False)
+        if self.chroma_url:
+            url = urlsplit(self.chroma_url)
+            client = chromadb.HttpClient(
+                host=url.hostname or "localhost",
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=telemetry_off,
+            )
+        else:
+            client = chromadb.PersistentClient(
+                path=str(self.index_dir / "chroma"), settings=telemetry_off
+            )
         store = Chroma(
             client=client,
             collection_name=COLLECTION,

@@ -16,7 +16,7 @@ def export_bank(name: str) -> str:
 
 
 def run_quiz(settings, bank: str, stdin=sys.stdin, stdout=sys.stdout) -> int:
-    store = Store(settings.database_path)
+    store = Store.from_settings(settings)
     desk = QuizDesk(store)
     try:
         view = desk.start(CONSOLE_USER, "", bank)

@@ -24,7 +24,7 @@ def run_review(args, settings, start_service) -> int:
 
 
 def _list(settings, include_resolved: bool) -> int:
-    store = Store(settings.database_path)
+    store = Store.from_settings(settings)
     reviews = store.list_reviews(None if include_resolved else "pending", limit=50)
     store.close()
     if not reviews:
@@ -35,7 +35,7 @@ def _list(settings, include_resolved: bool) -> int:
 
 
 def _show(settings, review_id: int) -> int:
-    store = Store(settings.database_path)
+    store = Store.from_settings(settings)
     try:
         print(describe(store.get_review(review_id)))
     finally:

@@ -63,6 +63,17 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(
         1000, ge=10, le=20000, description="Longer questions are refused with a message."
     )
+    database_url: SecretStr | None = Field(
+        None,
+        description="A postgresql:// URL for larger servers (needs the postgres extra); "
+        "unset, the store is SQLite in the data directory.",
+    )
+    chroma_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="A Chroma server (http://host:8000); unset, the index is embedded in "
+        "the data directory.",
+    )
     discord_token: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("QUANTUTOR_DISCORD_TOKEN", "DISCORD_TOKEN"),

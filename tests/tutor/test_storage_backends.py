@@ -1,0 +1,92 @@
+"""The store's behaviour on each backend: SQLite always; PostgreSQL where a test server
+is named by QUANTUTOR_TEST_DATABASE_URL (its tables are dropped before each test)."""
+
+import os
+
+import pytest
+
+from tutor.settings import load_settings
+from tutor.storage import ReviewError, StorageError, Store
+
+POSTGRES_URL = os.environ.get("QUANTUTOR_TEST_DATABASE_URL")
+TABLES = "questions, review_events, reviews, quiz_sessions, quiz_results, feedback, guild_settings"
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgres",
+            marks=pytest.mark.skipif(
+                not POSTGRES_URL, reason="QUANTUTOR_TEST_DATABASE_URL names no PostgreSQL server"
+            ),
+        ),
+    ]
+)
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        store = Store(tmp_path / "quantutor.sqlite3")
+    else:
+        Store(POSTGRES_URL).execute(f"DROP TABLE IF EXISTS {TABLES} CASCADE")
+        store = Store(POSTGRES_URL)  # creates the tables afresh
+    yield store
+    store.close()
+
+
+def test_a_review_is_decided_once_and_ids_count_up(store):
+    first = store.add_review("Is int4 lossless?", {"model": "m", "quantization": "nf4"}, "42")
+    second = store.add_review("What is NF4?", {"model": "m", "quantization": "nf4"}, "43")
+    assert second == first + 1
+    assert [r.id for r in store.list_reviews()] == [first, second]
+    decided = store.resolve_review(first, "corrected", "mod", "int4 is not lossless.")
+    assert decided.status == "corrected" and decided.correction == "int4 is not lossless."
+    with pytest.raises(ReviewError, match="already corrected by mod"):
+        store.resolve_review(first, "approved", "other")
+    assert [r.id for r in store.corrections()] == [first]
+    assert store.get_review(first).created_at > 1.7e9  # full-precision timestamps
+
+
+def test_a_failed_action_leaves_nothing_half_done(store):
+    review_id = store.add_review("q", {"model": "m"}, "42")
+    with pytest.raises(RuntimeError), store._transaction() as db:
+        db.execute("UPDATE reviews SET status = 'approved' WHERE id = ?", (review_id,))
+        raise RuntimeError("crash between the two writes")
+    assert store.get_review(review_id).status == "pending"
+
+
+def test_quiz_sessions_resume_and_the_leaderboard_ranks_best_scores(store):
+    store.save_quiz("42", "g", "lesson", {"answers": [1]}, result=None)
+    assert store.load_quiz("42", "g", "lesson") == {"answers": [1]}
+    store.save_quiz("42", "g", "lesson", {"answers": [1, 2]}, result=(6, 10))
+    store.save_quiz("42", "g", "lesson", {"answers": []}, result=(4, 10))
+    store.save_quiz("7", "g", "lesson", {"answers": []}, result=(9, 10))
+    assert store.load_quiz("42", "g", "lesson") == {"answers": []}
+    board = store.leaderboard("g", "lesson")
+    assert [(s.user_id, s.best, s.latest, s.attempts) for s in board] == [
+        ("7", 9, 9, 1),
+        ("42", 6, 4, 2),
+    ]
+
+
+def test_a_members_data_is_exported_and_forgotten(store):
+    store.log_question("42", "g", "What is NF4?", flagged=True)
+    store.add_feedback("42", "What is NF4?", helpful=True)
+    review_id = store.add_review("What is NF4?", {"model": "m"}, "42", "g")
+    assert [q["question"] for q in store.export_user("42")["questions"]] == ["What is NF4?"]
+    counts = store.forget_user("42")
+    assert counts["questions"] == 1 and counts["feedback"] == 1 and counts["reviews"] == 1
+    assert store.export_user("42")["questions"] == []
+    assert store.get_review(review_id).user_id == "forgotten"
+
+
+def test_server_settings_merge(store):
+    store.update_guild_settings("g", cooldown_s=5)
+    assert store.update_guild_settings("g", mod_role_id=9) == {"cooldown_s": 5, "mod_role_id": 9}
+    assert store.guild_settings("g") == {"cooldown_s": 5, "mod_role_id": 9}
+
+
+def test_an_unreachable_postgres_is_a_clear_error_without_the_password():
+    url = "postgresql://tutor:hunter2@127.0.0.1:9/quantutor"  # port 9: nothing listens
+    with pytest.raises(StorageError, match="QUANTUTOR_DATABASE_URL: cannot use 127.0.0.1:9/") as e:
+        Store.from_settings(load_settings(database_url=url))
+    assert "hunter2" not in str(e.value)
