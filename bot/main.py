@@ -11,7 +11,7 @@ import time
 
 import discord
 from discord import app_commands
-from discord.ext import commands
+from discord.ext import commands, tasks
 
 from bot.cogs.admin import AdminCog
 from bot.cogs.ask import AskCog
@@ -19,6 +19,7 @@ from bot.cogs.quiz import QuizButton, QuizCog
 from bot.cogs.review import ReviewButton, ReviewCog
 from bot.render import APOLOGY, NO_MENTIONS
 from tutor.admission import Admission, LoopLag
+from tutor.health import HEARTBEAT_S, write_heartbeat
 from tutor.settings import Settings
 
 log = logging.getLogger("quantutor.bot")
@@ -48,6 +49,15 @@ class TutorBot(commands.Bot):
             await self.add_cog(cog)
         # One registration serves every review and quiz button ever posted.
         self.add_dynamic_items(ReviewButton, QuizButton)
+
+    @tasks.loop(seconds=HEARTBEAT_S)
+    async def heartbeat(self) -> None:
+        """Proof for `quantutor health` that the loop turns and the bot is connected."""
+        write_heartbeat(
+            self.settings.data_dir,
+            ready=self.is_ready() and not self.is_closed(),
+            pending=self.service.worker.pending,
+        )
 
     async def on_ready(self) -> None:
         if self.connecting_since is None:
@@ -117,9 +127,8 @@ def run_bot(settings: Settings) -> int:
     if token is None:
         return 2
     logging.getLogger("quantutor").setLevel(logging.INFO)  # "ready" and the queue's warnings
-    started = time.perf_counter()
     service = TutorService.start(settings)
-    startup = {"service": time.perf_counter() - started}
+    startup = dict(service.startup_s)
     try:
         return asyncio.run(_serve(service, settings, token, startup))
     except KeyboardInterrupt:
@@ -141,7 +150,9 @@ async def _serve(service, settings: Settings, token: str, startup: dict[str, flo
         bot.startup_s = {**startup, "login": time.perf_counter() - mark}
         bot.connecting_since = time.perf_counter()
         bot.lag.start()
+        bot.heartbeat.start()
         await bot.connect()
+    bot.heartbeat.cancel()
     await bot.lag.stop()
     log.info("stopped")
     return 0

@@ -49,6 +49,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     review_id: int | None = None  # set when a flagged answer was queued for moderators
     request_id: str = ""  # ties the answer to its log line
+    model_text: str = ""  # the draft as the model wrote it, before checking
 
     @property
     def flagged(self) -> bool:
@@ -78,6 +79,7 @@ class Answer:
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "review_id": self.review_id,
             "request_id": self.request_id,
+            "model_text": self.model_text,
         }
 
     def render(self, with_sources: bool = True) -> str:

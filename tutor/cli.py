@@ -68,12 +68,11 @@ def _print_one(settings: Settings, call, as_json: bool) -> int:
 
 def cmd_verify(args, settings: Settings) -> int:
     from knowledge.index import KnowledgeIndex
-    from tutor.service import claim_report
-    from tutor.verify import Verifier
+    from tutor.service import build_verifier, claim_report
 
     index = KnowledgeIndex.from_settings(settings)
     index.sync(progress=False)
-    verifier = Verifier(index.chunks)
+    verifier = build_verifier(index, settings)
     claims = _lines(sys.stdin) if args.claim == "-" else [args.claim]
     for claim in claims:
         try:
@@ -111,7 +110,7 @@ def cmd_quiz(args, settings: Settings) -> int:
 def cmd_export_user(args, settings: Settings) -> int:
     from tutor.storage import Store
 
-    store = Store(settings.database_path)
+    store = Store.from_settings(settings)
     try:
         print(json.dumps(store.export_user(args.user_id), indent=2, ensure_ascii=False))
     finally:
@@ -122,7 +121,7 @@ def cmd_export_user(args, settings: Settings) -> int:
 def cmd_forget_user(args, settings: Settings) -> int:
     from tutor.storage import Store
 
-    store = Store(settings.database_path)
+    store = Store.from_settings(settings)
     try:
         counts = store.forget_user(args.user_id)
     finally:
@@ -145,6 +144,14 @@ def cmd_lab(args, settings: Settings) -> int:
     else:
         print(f"{report.render_table()}\n\n{report.render_targets()}\n\nChart: {chart}")
     return 0
+
+
+def cmd_health(args, settings: Settings) -> int:
+    from tutor.health import check_health
+
+    healthy, why = check_health(settings.data_dir)
+    print(f"{'healthy' if healthy else 'unhealthy'}: {why}")
+    return 0 if healthy else 1
 
 
 def cmd_ingest(args, settings: Settings) -> int:
@@ -256,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lab.set_defaults(handler=cmd_lab)
 
+    health = commands.add_parser("health", help="whether the running bot is connected (exit 0)")
+    health.set_defaults(handler=cmd_health)
+
     ingest = commands.add_parser("ingest", help="rebuild the knowledge index from the sources")
     ingest.set_defaults(handler=cmd_ingest)
 
@@ -273,18 +283,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from knowledge.index import IndexUnavailable
     from tutor.lab import LabError
 
     args = build_parser().parse_args(argv)
     configure_logging()
     try:
         settings = load_settings()
-        token = settings.discord_token.get_secret_value() if settings.discord_token else ""
+        secrets = [
+            s.get_secret_value() for s in (settings.discord_token, settings.database_url) if s
+        ]
         serving = args.command == "run" and settings.discord_token is not None
         level = logging.INFO if serving else logging.WARNING  # the console shows answers only
-        configure_logging(level, secrets=[token])
+        configure_logging(level, secrets=secrets)
         return args.handler(args, settings)
-    except (SettingsError, ModelError, StorageError, GuardError, LabError) as error:
+    except (
+        SettingsError,
+        ModelError,
+        StorageError,
+        GuardError,
+        LabError,
+        IndexUnavailable,
+    ) as error:
         print(f"quantutor: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

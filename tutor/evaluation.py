@@ -44,6 +44,12 @@ def key_fact_found(question: dict, record: dict) -> bool:
     return bool(re.search(question["key_fact"], text, re.IGNORECASE))
 
 
+def key_fact_drafted(question: dict, record: dict) -> bool:
+    """The key fact is in the model's own draft: what the answer benchmark asks of the model
+    alone, since the sources' sentences that open every answer do not depend on it."""
+    return bool(re.search(question["key_fact"], record.get("model_text", ""), re.IGNORECASE))
+
+
 def cites_expected(question: dict, record: dict) -> bool:
     by_number = {s["n"]: s["doc_id"] for s in record.get("sources", [])}
     cited = {by_number.get(n) for s in record.get("sentences", []) for n in s["citations"]}

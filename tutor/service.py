@@ -52,6 +52,27 @@ class Asker:
     channel_id: str = ""
 
 
+def build_verifier(index: KnowledgeIndex, settings: Settings) -> Verifier:
+    """The verifier over the index's chunks, its sentence embeddings cached beside the index."""
+    return Verifier(index.chunks, settings.index_dir / "verifier-vectors.npz")
+
+
+class _PhaseClock:
+    """Seconds per named phase, each measured from the end of the one before."""
+
+    def __init__(self):
+        self.phases: dict[str, float] = {}
+        self._since = time.perf_counter()
+
+    def mark(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.phases[phase] = now - self._since
+        self._since = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.phases.items())
+
+
 class TutorService:
     def __init__(
         self, settings: Settings, index: KnowledgeIndex, store: Store, worker: ModelWorker
@@ -62,19 +83,30 @@ class TutorService:
         self.worker = worker
         self.quizzes = QuizDesk(store)
         self._restore_corrections()
-        self.verifier = Verifier(index.chunks)
+        self.verifier = build_verifier(index, settings)
+        self.startup_s: dict[str, float] = {}
 
     @classmethod
     def start(cls, settings: Settings, progress: bool = True) -> "TutorService":
-        """Check the index (re-embedding changed sources), open the store, load the model."""
+        """Check the index (re-embedding changed sources), open the store, load the model,
+        and embed the sources' sentences for the verifier; each phase's seconds are kept
+        in `startup_s`."""
+        clock = _PhaseClock()
         index = KnowledgeIndex.from_settings(settings)
         report = index.sync(progress=progress)
         for error in report.errors:
             log.warning("source skipped: %s", error)
-        store = Store(settings.database_path)
+        clock.mark("index")
+        store = Store.from_settings(settings)
+        clock.mark("store")
         loaded = load_configured(settings)
         log.info("model ready: %s", loaded.describe())
-        return cls(settings, index, store, ModelWorker(loaded, max_batch=settings.max_batch))
+        clock.mark("model")
+        service = cls(settings, index, store, ModelWorker(loaded, max_batch=settings.max_batch))
+        clock.mark("verifier")
+        service.startup_s = clock.phases
+        log.info("tutor started in %.1f s (%s)", sum(clock.phases.values()), clock)
+        return service
 
     def close(self) -> None:
         self.worker.close()
@@ -133,6 +165,7 @@ class TutorService:
         generation = await self.generate(messages, on_text, max_sentences=rag.DRAFT_SENTENCES[mode])
         answer.timings_ms["draft"] = _ms_since(mark)
         answer.timings_ms["prefill"] = generation.prefill_ms
+        answer.model_text = generation.text
 
         mark = time.perf_counter()
         draft = await asyncio.to_thread(self._verified_draft, generation.text, hits, lead)
@@ -264,7 +297,7 @@ class TutorService:
         if review.status == "corrected":
             self._write_correction(review)
             self.index.sync(progress=False)
-            self.verifier = Verifier(self.index.chunks)
+            self.verifier = build_verifier(self.index, self.settings)
         return review
 
     @property

@@ -15,11 +15,13 @@ Every threshold sits in the block below, calibrated with bench/verify_eval.py.
 """
 
 import dataclasses
+import hashlib
 import math
 import re
 from collections import Counter
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -452,7 +454,7 @@ def _name_conflict(claim: Profile, evidence: Profile) -> Conflict | None:
 
 
 def _clause_conflict(claim: Profile, evidence: Profile) -> Conflict | None:
-    """"int8 is lossless, while int4 hits cliffs" names both widths, so the sentences agree
+    """ "int8 is lossless, while int4 hits cliffs" names both widths, so the sentences agree
     on names; clause by clause, "int4 is lossless" says of 4-bit what the source says of 8."""
     if not (claim.clauses or evidence.clauses):
         return None
@@ -623,10 +625,11 @@ class _Judgement:
 
 
 class Verifier:
-    def __init__(self, chunks: list[Chunk]):
+    def __init__(self, chunks: list[Chunk], vector_cache: Path | None = None):
+        """`vector_cache` keeps the sentences' embeddings between starts (seconds each)."""
         self._chunks = list(chunks)
         self._sentences = [s for i, c in enumerate(self._chunks) for s in _split_chunk(c, i)]
-        self._vectors = embed([s.profile.text for s in self._sentences])
+        self._vectors = _cached_embeddings([s.profile.text for s in self._sentences], vector_cache)
         self._rows_of: dict[str, list[int]] = {}
         for row, sentence in enumerate(self._sentences):
             self._rows_of.setdefault(self._chunks[sentence.chunk].chunk_id, []).append(row)
@@ -829,6 +832,24 @@ def _verdict(text: str, judgement: _Judgement, index: int | None) -> Verdict:
     reason = judgement.reason if index is None else f"{judgement.reason} [{index + 1}]"
     score = round(min(max(judgement.score, 0.0), 1.0), 3)
     return Verdict(text, judgement.status, score, reason, index)
+
+
+def _cached_embeddings(texts: list[str], cache: Path | None) -> np.ndarray:
+    """Embeddings of `texts`, read from `cache` when it was written for exactly these."""
+    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()
+    if cache is not None and cache.is_file():
+        try:
+            with np.load(cache) as saved:
+                if str(saved["digest"]) == digest:
+                    return saved["vectors"]
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable: embed again and overwrite it
+    vectors = embed(texts)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with cache.open("wb") as file:  # a file object: np.savez would add ".npz"
+            np.savez(file, digest=digest, vectors=vectors)
+    return vectors
 
 
 def _split_chunk(chunk: Chunk, index: int) -> list[_Sentence]:

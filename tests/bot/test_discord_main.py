@@ -10,6 +10,7 @@ import discord
 import pytest
 
 from bot.main import TutorBot, command_specs, run_bot, sync_commands
+from tutor.health import heartbeat_path
 from tutor.service import TutorService
 from tutor.settings import load_settings
 
@@ -66,5 +67,6 @@ def test_run_bot_logs_ready_with_timings_and_stops_cleanly_on_sigterm(
         code = run_bot(load_settings(data_dir=settings.data_dir, discord_token="a-token"))
     assert code == 0
     ready = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("ready"))
-    assert all(phase in ready for phase in ("service", "login", "connect"))
+    assert all(phase in ready for phase in ("index", "model", "verifier", "login", "connect"))
     assert "stopped" in caplog.text
+    assert heartbeat_path(settings.data_dir).is_file()  # what the container's health check reads

@@ -3,6 +3,7 @@
 import pytest
 
 from knowledge.documents import PACKAGED_SOURCES, Chunk, chunk_document, load_documents
+from tutor import verify
 from tutor.verify import Verdict, Verifier, profile
 
 
@@ -189,3 +190,20 @@ def test_a_hedged_source_does_not_back_an_absolute_claim(verifier):
     )
     assert hedged.status == "supported"
     assert absolute.status == "overbroad"
+
+
+def test_the_sentence_embeddings_are_cached_until_the_sources_change(chunks, tmp_path, monkeypatch):
+    cache = tmp_path / "verifier-vectors.npz"
+    first = Verifier(chunks[:6], cache)
+    embedded = []
+    original = verify.embed
+    monkeypatch.setattr(
+        verify, "embed", lambda texts: embedded.append(len(texts)) or original(texts)
+    )
+    again = Verifier(chunks[:6], cache)
+    assert embedded == [len(verify.MISCONCEPTIONS)]  # the sentences came from the cache
+    assert (again._vectors == first._vectors).all()
+    Verifier(chunks[:7], cache)  # another source: its sentences are embedded afresh...
+    assert len(embedded) == 3 and embedded[1] > len(verify.MISCONCEPTIONS)
+    Verifier(chunks[:7], cache)  # ...and cached for the next start
+    assert len(embedded) == 4
