@@ -1,12 +1,10 @@
-"""Bad input, through the real service, through the cogs and through the loaders.
+"""Bad input, through the real service and through the loaders (the cogs' cases are in
+tests/bot/test_discord_bad_input.py).
 
 Property tests (hypothesis) on the input guard, the verifier, the quiz engine and the
 Discord rendering: no exception but the documented one escapes, refusals change nothing,
 and every reply fits Discord's limits. Real model calls cost seconds on a CPU, so only
 two tests make one; every refusal is decided before the model is reached.
-
-Tests marked xfail(strict=True) pin bugs found here in other modules: each fails today
-for the reason given and turns into an XPASS failure the day it is fixed.
 """
 
 import re
@@ -122,21 +120,10 @@ def test_other_wordings_of_int4_is_lossless_are_flagged(service, claim):
     assert service.verify_claim(claim)["flagged"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tutor/verify.py: 'loses nothing' is a negated 'loses' that the evidence sentence "
-    "does not address, so any sentence naming int4 supports it; only 'lossless' is checked",
-)
 def test_loses_nothing_is_flagged(service):
     assert service.verify_claim("Quantizing to int4 loses nothing.")["flagged"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tutor/verify.py: the bare '2' matches '2 bytes' in 'int8 uses 1 byte per weight "
-    "instead of 2 bytes' (a unitless number matches any unit) and is never compared with "
-    "'1 byte' (Number.comparable needs equal units)",
-)
 def test_a_wrong_bare_number_is_flagged(service):
     claim = "The answer to the question of how many bytes an int8 weight takes is 2."
     assert service.verify_claim(claim)["flagged"]

@@ -141,7 +141,10 @@ _PIVOTS = frozenset(
     "than beat beats outperformed outperforms exceeded exceeds surpassed surpasses".split()
 )
 _REPORTED = re.compile(r"\bclaims? that\b|\bmisconception|\boverbroad\b")
-_LOSSLESS = re.compile(r"\b(?:no|without) (?:any )?(?:\w+ )?(?:loss|degradation|drop)\b")
+_LOSSLESS = re.compile(
+    r"\b(?:no|without) (?:any )?(?:\w+ )?(?:loss|degradation|drop)\b"
+    r"|\b(?:loses|lose|losing) (?:nothing|no \w+)\b|\bnothing is lost\b"
+)
 # Bounds on a number are not directions: "over 780 GB" is "more than 780 GB"
 _ABOVE = re.compile(r"\b(?:more than|greater than|over|above|at least) (?=\d)")
 _BELOW = re.compile(r"\b(?:less than|fewer than|under|below|at most) (?=\d)")
@@ -203,6 +206,7 @@ _UNITS = {
 _NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "eight": "8", "sixteen": "16"}
 _NUMBER_WORD = re.compile(r"\b(one|two|three|four|eight|sixteen)(?=[- ](?:bytes?|bits?)\b)")
 _HALF = re.compile(r"\bhalf an? (byte|bit)\b")
+_HOW_MANY = re.compile(r"\bhow many (bytes|bits|gb|gib|mb|hours|minutes)\b")
 _SYNONYMS = (
     (re.compile(r"\bkl[- ]divergence\b|\bkullback[- ]leibler(?: divergence)?\b"), "kld"),
     (re.compile(r"\b8-bit integer\b"), "int8"),
@@ -328,6 +332,8 @@ def _extract_numbers(text: str) -> tuple[Number, ...]:
     for match in _NUMBER.finditer(text):
         hash_sign, first, second, unit = match.groups()
         unit = "#" if hash_sign else _UNITS.get(unit or "", unit or "")
+        if not unit and (asked := _HOW_MANY.search(text[: match.start()])):
+            unit = _UNITS.get(asked.group(1), asked.group(1))  # "how many bytes ... is 2"
         subject = _subject(text[: match.start()])
         for raw in (first, second):
             if raw is None:
