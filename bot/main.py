@@ -14,7 +14,7 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot.cogs.admin import AdminCog
-from bot.cogs.ask import AskCog
+from bot.cogs.ask import AnswerButton, AskCog
 from bot.cogs.quiz import QuizButton, QuizCog
 from bot.cogs.review import ReviewButton, ReviewCog
 from bot.render import APOLOGY, NO_MENTIONS
@@ -47,8 +47,8 @@ class TutorBot(commands.Bot):
     async def setup_hook(self) -> None:
         for cog in (AskCog(self), QuizCog(self), ReviewCog(self), AdminCog(self)):
             await self.add_cog(cog)
-        # One registration serves every review and quiz button ever posted.
-        self.add_dynamic_items(ReviewButton, QuizButton)
+        # One registration serves every answer, review and quiz button ever posted.
+        self.add_dynamic_items(AnswerButton, ReviewButton, QuizButton)
 
     @tasks.loop(seconds=HEARTBEAT_S)
     async def heartbeat(self) -> None:

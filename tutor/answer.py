@@ -48,6 +48,7 @@ class Answer:
     quantization: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
     review_id: int | None = None  # set when a flagged answer was queued for moderators
+    question_id: int | None = None  # the stored question, which the answer's buttons name
     request_id: str = ""  # ties the answer to its log line
     model_text: str = ""  # the draft as the model wrote it, before checking
 
@@ -78,6 +79,7 @@ class Answer:
             "quantization": self.quantization,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "review_id": self.review_id,
+            "question_id": self.question_id,
             "request_id": self.request_id,
             "model_text": self.model_text,
         }

@@ -173,7 +173,9 @@ class TutorService:
         answer.sentences = lead + draft
         answer.timings_ms["total"] = _ms_since(started)
 
-        self.store.log_question(asker.user_id, asker.guild_id, question, answer.flagged)
+        answer.question_id = self.store.log_question(
+            asker.user_id, asker.guild_id, question, answer.flagged, answer.to_dict()
+        )
         if answer.flagged:
             answer.review_id = self.store.add_review(
                 question, answer.to_dict(), asker.user_id, asker.guild_id, asker.channel_id

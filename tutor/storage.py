@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS questions (
     guild_id TEXT NOT NULL DEFAULT '',
     question TEXT NOT NULL,
     flagged INTEGER NOT NULL,
-    asked_at REAL NOT NULL
+    asked_at REAL NOT NULL,
+    answer_json TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS reviews (
     id INTEGER PRIMARY KEY,
@@ -121,6 +122,17 @@ class Review:
 
 
 @dataclass(frozen=True)
+class LoggedQuestion:
+    """A question as asked, with the answer it got: what an answer's buttons act on."""
+
+    id: int
+    user_id: str
+    guild_id: str
+    question: str
+    answer: dict
+
+
+@dataclass(frozen=True)
 class QuizScore:
     user_id: str
     best: int
@@ -170,13 +182,28 @@ class Store:
 
     # -- questions --------------------------------------------------------------
 
-    def log_question(self, user_id: str, guild_id: str, question: str, flagged: bool) -> None:
+    def log_question(
+        self, user_id: str, guild_id: str, question: str, flagged: bool, answer: dict | None = None
+    ) -> int:
         with self._transaction() as db:
-            db.execute(
-                "INSERT INTO questions (user_id, guild_id, question, flagged, asked_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (user_id, guild_id, question, int(flagged), time.time()),
+            cursor = db.execute(
+                "INSERT INTO questions"
+                " (user_id, guild_id, question, flagged, asked_at, answer_json)"
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (user_id, guild_id, question, int(flagged), time.time(), json.dumps(answer or {})),
             )
+            return int(cursor.fetchone()["id"])
+
+    def logged_question(self, question_id: int) -> LoggedQuestion | None:
+        """The question and its answer, or None once its asker's data was forgotten."""
+        rows = self._query(
+            "SELECT id, user_id, guild_id, question, answer_json FROM questions WHERE id = ?",
+            (question_id,),
+        )
+        if not rows:
+            return None
+        data = dict(rows[0])
+        return LoggedQuestion(answer=json.loads(data.pop("answer_json")), **data)
 
     # -- review queue -----------------------------------------------------------
 
@@ -207,6 +234,11 @@ class Store:
                 ),
             )
             return int(cursor.fetchone()["id"])
+
+    def review_for_message(self, message_id: str) -> int | None:
+        """The review item of the answer posted as this message, if it has one."""
+        rows = self._query("SELECT id FROM reviews WHERE message_id = ?", (message_id,))
+        return int(rows[0]["id"]) if rows else None
 
     def set_review_message(self, review_id: int, channel_id: str, message_id: str) -> None:
         with self._transaction() as db:
@@ -357,6 +389,12 @@ class Store:
 
     # -- feedback and per-server settings -------------------------------------------
 
+    def has_rated(self, user_id: str, question: str) -> bool:
+        rows = self._query(
+            "SELECT 1 FROM feedback WHERE user_id = ? AND question = ?", (user_id, question)
+        )
+        return bool(rows)
+
     def add_feedback(self, user_id: str, question: str, helpful: bool) -> None:
         with self._transaction() as db:
             db.execute(
@@ -414,6 +452,9 @@ def _connect_postgres(url: str):
     try:
         conn = psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=10)
         conn.execute(_POSTGRES_SCHEMA)
+        conn.execute(
+            "ALTER TABLE questions ADD COLUMN IF NOT EXISTS answer_json TEXT NOT NULL DEFAULT '{}'"
+        )
     except psycopg.Error as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise StorageError(f"QUANTUTOR_DATABASE_URL: cannot use {where} ({reason})") from None
@@ -431,6 +472,9 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.executescript(_SCHEMA)
+        columns = {row["name"] for row in conn.execute("PRAGMA table_info(questions)")}
+        if "answer_json" not in columns:  # a store made before answers were kept
+            conn.execute("ALTER TABLE questions ADD COLUMN answer_json TEXT NOT NULL DEFAULT '{}'")
     except sqlite3.OperationalError as error:
         # read-only or full disk, locked file: not corruption, so nothing is moved
         raise StorageError(f"{path}: cannot use the database ({error})") from None

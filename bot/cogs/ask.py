@@ -20,12 +20,17 @@ from bot.cogs.common import (
 from tutor.admission import describe_wait
 from tutor.answer import Answer
 from tutor.guard import GuardError, clean_text
-from tutor.service import Asker
+from tutor.storage import LoggedQuestion
 
 log = logging.getLogger("quantutor.bot")
 
 EDIT_INTERVAL_S = 1.0  # Discord rate-limits message edits; one a second stays well inside
-ANSWER_BUTTONS_TIMEOUT_S = 3600
+BUTTON_LOOKS = {
+    "helpful": ("Helpful", "👍", discord.ButtonStyle.success),
+    "unhelpful": ("Not helpful", "👎", discord.ButtonStyle.secondary),
+    "simpler": ("Explain simpler", "🧒", discord.ButtonStyle.primary),
+    "report": ("Report to moderators", "🚩", discord.ButtonStyle.danger),
+}
 
 
 class DraftStream:
@@ -134,7 +139,7 @@ class AskCog(commands.Cog, name="Ask"):
                 )
             finally:
                 await stream.close()
-            message = await self.send_answer(interaction, answer, asker_of(interaction))
+            message = await self.send_answer(interaction, answer)
             if answer.review_id is not None:
                 await self.bot.get_cog("Review").queue_answer(
                     interaction.guild, answer.review_id, message
@@ -148,17 +153,15 @@ class AskCog(commands.Cog, name="Ask"):
         await self._send_pieces(interaction, render.steps_messages(steps), embed=embed, view=None)
 
     async def send_answer(
-        self, interaction: discord.Interaction, answer: Answer, asker: Asker
+        self, interaction: discord.Interaction, answer: Answer
     ) -> discord.Message:
         """The final answer: split under the limit; sources embed and buttons on the last part."""
         embed = render.sources_embed(answer.sources) if answer.sources else None
-        view = AnswerView(self, answer, asker) if answer.kind == "answer" else None
-        message = await self._send_pieces(
+        has_buttons = answer.kind == "answer" and answer.question_id is not None
+        view = answer_controls(answer.question_id) if has_buttons else None
+        return await self._send_pieces(
             interaction, render.answer_messages(answer), embed=embed, view=view
         )
-        if view is not None:
-            view.message = message
-        return message
 
     async def _send_pieces(self, interaction, pieces: list[str], embed, view) -> discord.Message:
         """Edit the deferred reply with the first piece and follow up with the rest.
@@ -181,76 +184,85 @@ class AskCog(commands.Cog, name="Ask"):
             )
         return message
 
+    # -- the answer's buttons --------------------------------------------------------------
 
-class AnswerView(discord.ui.View):
-    """Feedback, a simpler explanation, and a report to the moderators, under one answer."""
-
-    def __init__(self, cog: AskCog, answer: Answer, asker: Asker):
-        super().__init__(timeout=ANSWER_BUTTONS_TIMEOUT_S)
-        self.cog = cog
-        self.answer = answer
-        self.asker = asker
-        self.rated: set[int] = set()
-        self.message: discord.Message | None = None
-
-    @discord.ui.button(label="Helpful", emoji="👍", style=discord.ButtonStyle.success)
-    async def helpful(self, interaction: discord.Interaction, button: discord.ui.Button):
-        await self._rate(interaction, helpful=True)
-
-    @discord.ui.button(label="Not helpful", emoji="👎", style=discord.ButtonStyle.secondary)
-    async def not_helpful(self, interaction: discord.Interaction, button: discord.ui.Button):
-        await self._rate(interaction, helpful=False)
-
-    @discord.ui.button(label="Explain simpler", emoji="🧒", style=discord.ButtonStyle.primary)
-    async def simpler(self, interaction: discord.Interaction, button: discord.ui.Button):
-        await self.cog.serve(
-            interaction, self.answer.question, "question", self.cog.answer_with("explain")
-        )
-
-    @discord.ui.button(label="Report to moderators", emoji="🚩", style=discord.ButtonStyle.danger)
-    async def report(self, interaction: discord.Interaction, button: discord.ui.Button):
+    async def press(self, interaction: discord.Interaction, action: str, question_id: int) -> None:
+        """A button under an answer, however long ago it was posted."""
+        logged = self.service.store.logged_question(question_id)
+        if logged is None:
+            async with user_errors(interaction):
+                await reply(interaction, "This answer is no longer stored; please ask again.")
+            return
+        if action == "simpler":
+            await self.serve(interaction, logged.question, "question", self.answer_with("explain"))
+            return
         async with user_errors(interaction):
-            if self.answer.review_id is not None:
-                await reply(
-                    interaction,
-                    f"Thanks: this answer is already with the moderators (review "
-                    f"#{self.answer.review_id}).",
-                )
-                return
-            store = self.cog.service.store
-            self.answer.review_id = store.add_review(
-                self.answer.question,
-                self.answer.to_dict(),
-                self.asker.user_id,
-                self.asker.guild_id,
-                str(interaction.channel_id or ""),
-                str(interaction.message.id) if interaction.message else "",
-            )
+            if action == "report":
+                await self._report(interaction, logged)
+            else:
+                await self._rate(interaction, logged.question, helpful=action == "helpful")
+
+    async def _rate(self, interaction: discord.Interaction, question: str, helpful: bool) -> None:
+        store, user_id = self.service.store, str(interaction.user.id)
+        if store.has_rated(user_id, question):
+            await reply(interaction, "You have already rated this answer. Thanks!")
+            return
+        store.add_feedback(user_id, question, helpful)
+        await reply(interaction, "Thanks for the feedback!")
+
+    async def _report(self, interaction: discord.Interaction, logged: LoggedQuestion) -> None:
+        store = self.service.store
+        message_id = str(interaction.message.id) if interaction.message else ""
+        review_id = store.review_for_message(message_id) if message_id else None
+        if review_id is not None:
             await reply(
                 interaction,
-                "Thanks: the moderators will look at this answer "
-                f"(review #{self.answer.review_id}).",
+                f"Thanks: this answer is already with the moderators (review #{review_id}).",
             )
-            await self.cog.bot.get_cog("Review").notify(
-                interaction.guild, self.answer.review_id, reported_by=interaction.user.id
-            )
-
-    async def _rate(self, interaction: discord.Interaction, helpful: bool) -> None:
-        async with user_errors(interaction):
-            if interaction.user.id in self.rated:
-                await reply(interaction, "You have already rated this answer. Thanks!")
-                return
-            self.cog.service.store.add_feedback(
-                str(interaction.user.id), self.answer.question, helpful
-            )
-            self.rated.add(interaction.user.id)
-            await reply(interaction, "Thanks for the feedback!")
-
-    async def on_timeout(self) -> None:
-        """Take the buttons off, through the channel: the interaction's token has expired."""
-        if self.message is None or self.message.channel is None:
             return
-        try:
-            await self.message.channel.get_partial_message(self.message.id).edit(view=None)
-        except discord.HTTPException as error:
-            log.info("could not remove expired answer buttons: %s", error)
+        review_id = store.add_review(
+            logged.question,
+            logged.answer,
+            logged.user_id,
+            logged.guild_id,
+            str(interaction.channel_id or ""),
+            message_id,
+        )
+        await reply(
+            interaction, f"Thanks: the moderators will look at this answer (review #{review_id})."
+        )
+        await self.bot.get_cog("Review").notify(
+            interaction.guild, review_id, reported_by=interaction.user.id
+        )
+
+
+class AnswerButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"answer:(?P<action>helpful|unhelpful|simpler|report):(?P<id>\d+)",
+):
+    """Feedback, a simpler explanation, or a report, for the stored question `id`: the
+    custom_id carries all a press needs, so the buttons keep working after a restart."""
+
+    def __init__(self, action: str, question_id: int):
+        label, emoji, style = BUTTON_LOOKS[action]
+        super().__init__(
+            discord.ui.Button(
+                label=label, emoji=emoji, style=style, custom_id=f"answer:{action}:{question_id}"
+            )
+        )
+        self.action = action
+        self.question_id = question_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match) -> "AnswerButton":
+        return cls(match["action"], int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.client.get_cog("Ask").press(interaction, self.action, self.question_id)
+
+
+def answer_controls(question_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for action in BUTTON_LOOKS:
+        view.add_item(AnswerButton(action, question_id))
+    return view

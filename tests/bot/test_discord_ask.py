@@ -4,6 +4,7 @@ import logging
 import sqlite3
 import time
 
+import discord
 import discord.ext.test as dpytest
 import pytest
 from bot_fakes import (
@@ -17,9 +18,9 @@ from bot_fakes import (
 )
 
 from bot import render
-from bot.cogs.ask import EDIT_INTERVAL_S, AnswerView
+from bot.cogs.ask import BUTTON_LOOKS, EDIT_INTERVAL_S, AnswerButton
+from bot.main import build_bot
 from tutor.admission import Admission
-from tutor.service import Asker
 
 FLAGGED_QUESTION = "Is int8 always lossless for every model?"
 
@@ -33,6 +34,26 @@ def final_call(interaction):
     if interaction.followup.send.await_count:
         return interaction.followup.send.await_args
     return interaction.edit_original_response.await_args
+
+
+def button_ids(view) -> list[str]:
+    return [button.item.custom_id for button in view.children]
+
+
+def stored_answer(service, answer, user_id: str = "1") -> int:
+    """The answer as the tutor logs it: the id its buttons carry."""
+    return service.store.log_question(user_id, "", answer.question, False, answer.to_dict())
+
+
+async def press(bot, action: str, question_id: int, interaction) -> None:
+    """Press a button as Discord delivers it: resolved from its custom_id alone."""
+    custom_id = f"answer:{action}:{question_id}"
+    registered = bot._connection._view_store._dynamic_items
+    factory = next(cls for pattern, cls in registered.items() if pattern.fullmatch(custom_id))
+    assert factory is AnswerButton
+    match = factory.__discord_ui_compiled_template__.fullmatch(custom_id)
+    item = await factory.from_custom_id(interaction, discord.ui.Button(custom_id=custom_id), match)
+    await item.callback(interaction)
 
 
 def streamed_edit_times(interaction, times):
@@ -68,15 +89,18 @@ async def test_ask_defers_streams_then_replies_with_cited_sources_and_buttons(bo
     embed = final.kwargs["embed"]
     assert embed.title == "Sources" and embed.fields[0].name.startswith("[1]")
     view = final.kwargs["view"]
-    assert isinstance(view, AnswerView)
-    labels = [item.label for item in view.children]
+    labels = [button.item.label for button in view.children]
     assert labels == ["Helpful", "Not helpful", "Explain simpler", "Report to moderators"]
+    assert view.timeout is None  # the buttons never expire
+    question_id = int(button_ids(view)[0].rsplit(":", 1)[1])
+    logged = service.store.logged_question(question_id)
+    assert logged.question == FLAGGED_QUESTION
     assert_no_pings(interaction)
 
     # This answer is flagged (greedy decoding is deterministic): it went to the moderators,
     # with the message to post the outcome back to.
-    assert view.answer.flagged and view.answer.review_id is not None
-    review = service.store.get_review(view.answer.review_id)
+    assert logged.answer["flagged"]
+    review = next(r for r in service.store.list_reviews(limit=100) if r.question == logged.question)
     assert review.message_id and review.channel_id == str(channel_named("general").id)
     posted = dpytest.get_message()
     assert posted.channel == channel_named("moderators")
@@ -85,11 +109,11 @@ async def test_ask_defers_streams_then_replies_with_cited_sources_and_buttons(bo
 
 async def test_feedback_buttons_store_one_rating_per_member(bot, service, settings):
     answer = long_answer(6)
-    view = AnswerView(ask_cog(bot), answer, Asker("1", "2", "3"))
+    question_id = stored_answer(service, answer)
     clicks = [interaction_for(bot, member_named("classmate"), channel_named("general"))]
     clicks.append(interaction_for(bot, member_named("classmate"), channel_named("general")))
-    await view.helpful.callback(clicks[0])
-    await view.not_helpful.callback(clicks[1])
+    await press(bot, "helpful", question_id, clicks[0])
+    await press(bot, "unhelpful", question_id, clicks[1])
     assert "Thanks for the feedback" in clicks[0].response.send_message.await_args.args[0]
     assert "already rated" in clicks[1].response.send_message.await_args.args[0]
     assert clicks[1].response.send_message.await_args.kwargs["ephemeral"] is True
@@ -102,21 +126,25 @@ async def test_feedback_buttons_store_one_rating_per_member(bot, service, settin
 
 async def test_report_queues_the_answer_for_the_moderators_once(bot, service):
     answer = long_answer(6)
-    view = AnswerView(ask_cog(bot), answer, Asker(str(member_named("learner").id)))
+    question_id = stored_answer(service, answer, str(member_named("learner").id))
     answer_message = fake_message(channel_named("general"))
     first = interaction_for(
         bot, member_named("classmate"), channel_named("general"), message=answer_message
     )
-    await view.report.callback(first)
-    assert answer.review_id is not None
-    review = service.store.get_review(answer.review_id)
-    assert (review.status, review.message_id) == ("pending", str(answer_message.id))
+    await press(bot, "report", question_id, first)
+    review_id = service.store.review_for_message(str(answer_message.id))
+    review = service.store.get_review(review_id)
+    assert (review.status, review.question) == ("pending", answer.question)
+    assert review.user_id == str(member_named("learner").id)  # the asker, not the reporter
+    assert len(review.answer["sentences"]) == 6  # the answer as it was given
     posted = dpytest.get_message()
     assert posted.channel == channel_named("moderators")
     assert "reported by" in posted.content and not posted.mention_everyone
 
-    again = interaction_for(bot, member_named("learner"), channel_named("general"))
-    await view.report.callback(again)
+    again = interaction_for(
+        bot, member_named("learner"), channel_named("general"), message=answer_message
+    )
+    await press(bot, "report", question_id, again)
     assert "already with the moderators" in again.response.send_message.await_args.args[0]
     assert dpytest.verify().message().nothing()
 
@@ -124,7 +152,7 @@ async def test_report_queues_the_answer_for_the_moderators_once(bot, service):
 async def test_explain_simpler_answers_the_same_question_in_explain_mode(bot, service, monkeypatch):
     answer = long_answer(2)
     answer.question = "What is NF4?"
-    view = AnswerView(ask_cog(bot), answer, Asker())
+    question_id = stored_answer(service, answer)
     interaction = interaction_for(bot, member_named("classmate"), channel_named("general"))
     calls = []
     real_ask = service.ask
@@ -134,10 +162,29 @@ async def test_explain_simpler_answers_the_same_question_in_explain_mode(bot, se
         return await real_ask(question, asker, on_text=on_text, mode=mode)
 
     monkeypatch.setattr(service, "ask", spy)
-    await view.simpler.callback(interaction)
+    await press(bot, "simpler", question_id, interaction)
     assert calls == [("What is NF4?", "explain")]
     assert "NF4" in "\n".join(texts(interaction))
     assert_no_pings(interaction)
+
+
+async def test_answer_buttons_work_after_a_restart_and_after_the_asker_is_forgotten(
+    bot, service, settings
+):
+    answer = long_answer(2)
+    question_id = stored_answer(service, answer, "forget-me")
+    restarted = build_bot(service, settings)  # a new process: nothing in memory but setup_hook
+    await restarted.setup_hook()
+    assert AnswerButton in restarted._connection._view_store._dynamic_items.values()
+    restarted.http, restarted._connection = bot.http, bot._connection  # the same (fake) Discord
+    interaction = interaction_for(restarted, member_named("classmate"), channel_named("general"))
+    await press(restarted, "helpful", question_id, interaction)
+    assert "Thanks for the feedback" in interaction.response.send_message.await_args.args[0]
+
+    service.store.forget_user("forget-me")
+    interaction = interaction_for(restarted, member_named("classmate"), channel_named("general"))
+    await press(restarted, "report", question_id, interaction)
+    assert "no longer stored" in interaction.response.send_message.await_args.args[0]
 
 
 async def test_explain_command_answers_in_plain_words(bot):
@@ -145,7 +192,7 @@ async def test_explain_command_answers_in_plain_words(bot):
     await ask_cog(bot).explain.callback(ask_cog(bot), interaction, topic="perplexity")
     everything = "\n".join(texts(interaction))
     assert "**Q:** perplexity" in everything and "**What the sources say**" in everything
-    assert isinstance(final_call(interaction).kwargs["view"], AnswerView)
+    assert button_ids(final_call(interaction).kwargs["view"])[0].startswith("answer:helpful:")
     assert_no_pings(interaction)
 
 
@@ -163,12 +210,14 @@ async def test_nextsteps_gives_two_steps_each_with_a_risk(bot):
 async def test_a_long_answer_is_split_under_2000_characters_with_no_pings(bot):
     interaction = interaction_for(bot, member_named("learner"), channel_named("general"))
     answer = long_answer(80)
-    await ask_cog(bot).send_answer(interaction, answer, Asker())
+    answer.question_id = 7
+    await ask_cog(bot).send_answer(interaction, answer)
     pieces = texts(interaction)
     assert len(pieces) > 2 and all(len(p) <= 2000 for p in pieces)
     assert interaction.edit_original_response.await_args.kwargs["embed"] is None
     last = interaction.followup.send.await_args
-    assert last.kwargs["embed"].title == "Sources" and isinstance(last.kwargs["view"], AnswerView)
+    assert last.kwargs["embed"].title == "Sources"
+    assert button_ids(last.kwargs["view"]) == [f"answer:{a}:7" for a in BUTTON_LOOKS]
     assert_no_pings(interaction)
 
 
