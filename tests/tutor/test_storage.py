@@ -1,5 +1,7 @@
 """The SQLite store: damaged files kept, unusable places reported, members' data exported."""
 
+import sqlite3
+
 import pytest
 
 from tutor.storage import StorageError, Store
@@ -58,3 +60,19 @@ def test_sql_looking_text_is_stored_as_text(tmp_path):
     review = store.get_review(review_id)
     assert (review.question, review.user_id, review.model) == (nasty, nasty, nasty)
     assert store.list_reviews()[0].id == review_id
+
+
+def test_a_store_from_before_answers_were_kept_is_migrated_in_place(tmp_path):
+    path = tmp_path / "quantutor.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE questions (id INTEGER PRIMARY KEY, user_id TEXT NOT NULL,"
+            " guild_id TEXT NOT NULL DEFAULT '', question TEXT NOT NULL,"
+            " flagged INTEGER NOT NULL, asked_at REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO questions VALUES (1, 'u', '', 'What is NF4?', 0, 1.7e9)")
+    store = Store(path)
+    assert store.logged_question(1).answer == {}  # the old row is kept
+    new = store.log_question("u", "", "What is int8?", False, {"kind": "answer"})
+    assert store.logged_question(new).answer == {"kind": "answer"}
+    store.close()
