@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         description="A draft that takes longer is cancelled; the wait in line does not count.",
     )
     max_batch: int = Field(
-        8, ge=1, le=64, description="Questions drafted together; 1 turns batching off."
+        8, ge=1, le=64, description="Questions drafted together (transformers); 1: one at a time."
     )
     top_k: int = Field(3, ge=1, le=20, description="Source chunks given to the model.")
     relevance_floor: float = Field(
