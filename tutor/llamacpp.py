@@ -97,7 +97,7 @@ class LlamaCppModel:
             text.add(token)
             if text.done or request.should_stop():
                 break
-        text.emit(final=True)
+        text.finish()
         return request.stop_reason or text.generation(len(ids), started, first or started)
 
 

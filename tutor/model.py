@@ -181,6 +181,10 @@ class TokenText:
         self.done = False
         self._sent = 0
 
+    @property
+    def text(self) -> str:
+        return self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+
     def add(self, token: int) -> None:
         """Keep `token`, or mark the end at end-of-text; later tokens are ignored."""
         if self.done:
@@ -189,21 +193,22 @@ class TokenText:
             self.done = True
             return
         self.tokens.append(token)
-        self.done = len(self.tokens) >= self.request.max_new_tokens or self._enough_sentences()
-        self.emit()
-
-    def _enough_sentences(self) -> bool:
-        # The sentence after the last one wanted has begun, so that one is complete,
+        limit, callback = self.request.max_sentences, self.request.on_text
+        text = self.text if limit is not None or callback is not None else ""  # decoded once
+        # Once the sentence after the last one wanted has begun, that one is complete,
         # citation and all; the fragment is dropped with the draft's other loose ends.
-        limit = self.request.max_sentences
-        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
-        return limit is not None and len(split_sentences(text)) > limit
+        enough = limit is not None and len(split_sentences(text)) > limit
+        self.done = len(self.tokens) >= self.request.max_new_tokens or enough
+        self._send(text)
 
-    def emit(self, final: bool = False) -> None:
+    def finish(self) -> None:
+        """Send what is left, even half a character."""
+        self._send(self.text, final=True)
+
+    def _send(self, text: str, final: bool = False) -> None:
         callback = self.request.on_text
         if callback is None:
             return
-        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
         if text.endswith("\ufffd") and not final:
             return  # half of a multi-byte character: wait for the rest
         if len(text) > self._sent:
@@ -213,7 +218,7 @@ class TokenText:
     def generation(self, prompt_tokens: int, started: float, first: float) -> Generation:
         finished = time.perf_counter()
         return Generation(
-            text=self.tokenizer.decode(self.tokens, skip_special_tokens=True).strip(),
+            text=self.text.strip(),
             prompt_tokens=prompt_tokens,
             new_tokens=len(self.tokens),
             prefill_ms=(first - started) * 1000,
@@ -239,7 +244,7 @@ class _BatchStreamer(BaseStreamer):
 
     def end(self) -> None:
         for row in self.rows:
-            row.emit(final=True)
+            row.finish()
 
 
 # -- loading ------------------------------------------------------------------------
