@@ -105,6 +105,15 @@ def assert_no_pings(interaction) -> None:
         assert "@everyone" not in (content or "") and "@here" not in (content or "")
 
 
+async def button_for(bot, custom_id: str, interaction) -> discord.ui.DynamicItem:
+    """The button a press on `custom_id` reaches, resolved as discord.py resolves it: from
+    the patterns registered at start, with nothing else in memory."""
+    registered = bot._connection._view_store._dynamic_items
+    factory = next(cls for pattern, cls in registered.items() if pattern.fullmatch(custom_id))
+    match = factory.__discord_ui_compiled_template__.fullmatch(custom_id)
+    return await factory.from_custom_id(interaction, discord.ui.Button(custom_id=custom_id), match)
+
+
 def fill_modal(modal: discord.ui.Modal, interaction, text: str) -> None:
     """Fill the modal's text input as Discord's submit payload would."""
     field = next(i for i in modal.walk_children() if isinstance(i, discord.ui.TextInput))

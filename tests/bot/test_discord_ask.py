@@ -4,11 +4,11 @@ import logging
 import sqlite3
 import time
 
-import discord
 import discord.ext.test as dpytest
 import pytest
 from bot_fakes import (
     assert_no_pings,
+    button_for,
     channel_named,
     fake_message,
     interaction_for,
@@ -47,12 +47,8 @@ def stored_answer(service, answer, user_id: str = "1") -> int:
 
 async def press(bot, action: str, question_id: int, interaction) -> None:
     """Press a button as Discord delivers it: resolved from its custom_id alone."""
-    custom_id = f"answer:{action}:{question_id}"
-    registered = bot._connection._view_store._dynamic_items
-    factory = next(cls for pattern, cls in registered.items() if pattern.fullmatch(custom_id))
-    assert factory is AnswerButton
-    match = factory.__discord_ui_compiled_template__.fullmatch(custom_id)
-    item = await factory.from_custom_id(interaction, discord.ui.Button(custom_id=custom_id), match)
+    item = await button_for(bot, f"answer:{action}:{question_id}", interaction)
+    assert isinstance(item, AnswerButton)
     await item.callback(interaction)
 
 

@@ -7,6 +7,7 @@ import discord.ext.test as dpytest
 import discord.ext.test.backend as dpytest_backend
 from bot_fakes import (
     assert_no_pings,
+    button_for,
     channel_named,
     fake_message,
     fill_modal,
@@ -153,13 +154,7 @@ async def test_a_button_rebuilt_after_a_restart_acts_on_its_own_item(bot, servic
 
     restarted = build_bot(service, settings)  # a new process: nothing in memory but setup_hook
     await restarted.setup_hook()
-    registered = restarted._connection._view_store._dynamic_items
-    factory = next(cls for pattern, cls in registered.items() if pattern.fullmatch(custom_id))
-    item = await factory.from_custom_id(
-        in_moderators(bot),
-        discord.ui.Button(custom_id=custom_id),
-        factory.__discord_ui_compiled_template__.fullmatch(custom_id),
-    )
+    item = await button_for(restarted, custom_id, in_moderators(bot))
     restarted.http, restarted._connection = bot.http, bot._connection  # the same (fake) Discord
     interaction = in_moderators(bot)
     interaction.client = restarted
