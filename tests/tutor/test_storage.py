@@ -1,4 +1,4 @@
-"""The SQLite store: damaged files kept, unusable places reported, members' data exported."""
+"""SQLite's own cases: damaged files kept, unusable places reported, old stores migrated."""
 
 import sqlite3
 
@@ -22,35 +22,6 @@ def test_an_unopenable_path_is_a_clear_error(tmp_path):
     (tmp_path / "file").write_text("a file where a folder should be")
     with pytest.raises(StorageError, match="cannot create the data directory"):
         Store(tmp_path / "file" / "quantutor.sqlite3")
-
-
-def test_a_members_data_is_exported_then_forgotten(tmp_path):
-    store = Store(tmp_path / "q.sqlite3")
-    store.log_question("42", "g", "What is NF4?", flagged=True)
-    store.log_question("7", "g", "Someone else's question", flagged=False)
-    store.add_feedback("42", "What is NF4?", helpful=True)
-    store.save_quiz("42", "g", "lesson", {"answers": []}, result=(7, 10))
-    review_id = store.add_review("What is NF4?", {"model": "m", "quantization": "nf4"}, "42", "g")
-
-    exported = store.export_user("42")
-    assert [q["question"] for q in exported["questions"]] == ["What is NF4?"]
-    assert exported["feedback"][0]["helpful"] == 1
-    assert exported["quiz_results"][0]["score"] == 7
-    assert exported["reviews"][0]["id"] == review_id
-
-    counts = store.forget_user("42")
-    assert counts == {
-        "questions": 1,
-        "quiz_sessions": 1,
-        "quiz_results": 1,
-        "feedback": 1,
-        "reviews": 1,
-    }
-    assert not any(store.export_user("42").values())
-    assert store.get_review(review_id).user_id == "forgotten"
-    assert [q["question"] for q in store.export_user("7")["questions"]] == [
-        "Someone else's question"
-    ]
 
 
 def test_sql_looking_text_is_stored_as_text(tmp_path):

@@ -68,15 +68,32 @@ def test_quiz_sessions_resume_and_the_leaderboard_ranks_best_scores(store):
     ]
 
 
-def test_a_members_data_is_exported_and_forgotten(store):
+def test_a_members_data_is_exported_then_forgotten(store):
     store.log_question("42", "g", "What is NF4?", flagged=True)
+    store.log_question("7", "g", "Someone else's question", flagged=False)
     store.add_feedback("42", "What is NF4?", helpful=True)
-    review_id = store.add_review("What is NF4?", {"model": "m"}, "42", "g")
-    assert [q["question"] for q in store.export_user("42")["questions"]] == ["What is NF4?"]
+    store.save_quiz("42", "g", "lesson", {"answers": []}, result=(7, 10))
+    review_id = store.add_review("What is NF4?", {"model": "m", "quantization": "nf4"}, "42", "g")
+
+    exported = store.export_user("42")
+    assert [q["question"] for q in exported["questions"]] == ["What is NF4?"]
+    assert exported["feedback"][0]["helpful"] == 1
+    assert exported["quiz_results"][0]["score"] == 7
+    assert exported["reviews"][0]["id"] == review_id
+
     counts = store.forget_user("42")
-    assert counts["questions"] == 1 and counts["feedback"] == 1 and counts["reviews"] == 1
-    assert store.export_user("42")["questions"] == []
+    assert counts == {
+        "questions": 1,
+        "quiz_sessions": 1,
+        "quiz_results": 1,
+        "feedback": 1,
+        "reviews": 1,
+    }
+    assert not any(store.export_user("42").values())
     assert store.get_review(review_id).user_id == "forgotten"
+    assert [q["question"] for q in store.export_user("7")["questions"]] == [
+        "Someone else's question"
+    ]
 
 
 def test_server_settings_merge(store):
