@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from tutor.logs import describe_phases
+
 CHILD = """
 import json, time
 started = time.perf_counter()
@@ -41,8 +43,7 @@ def main() -> int:
         runs.append({"process": time.perf_counter() - started, **phases})
     medians = {name: statistics.median(run[name] for run in runs) for name in runs[0]}
     phases = {name: s for name, s in medians.items() if name != "process"}
-    breakdown = ", ".join(f"{name} {s:.1f} s" for name, s in phases.items())
-    print(f"median of {args.runs} starts: {breakdown}")
+    print(f"median of {args.runs} starts: {describe_phases(phases)}")
     print(
         f"ready in {sum(phases.values()):.1f} s (target <= 15 s); the whole process, "
         f"interpreter start and shutdown included, {medians['process']:.1f} s"

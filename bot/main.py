@@ -20,6 +20,7 @@ from bot.cogs.review import ReviewButton, ReviewCog
 from bot.render import APOLOGY, NO_MENTIONS
 from tutor.admission import Admission, LoopLag
 from tutor.health import HEARTBEAT_S, write_heartbeat
+from tutor.logs import describe_phases
 from tutor.settings import Settings
 
 log = logging.getLogger("quantutor.bot")
@@ -64,8 +65,12 @@ class TutorBot(commands.Bot):
             return  # a reconnect, not a start
         self.startup_s["connect"] = time.perf_counter() - self.connecting_since
         self.connecting_since = None
-        breakdown = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.startup_s.items())
-        log.info("ready as %s in %d servers (%s)", self.user, len(self.guilds), breakdown)
+        log.info(
+            "ready as %s in %d servers (%s)",
+            self.user,
+            len(self.guilds),
+            describe_phases(self.startup_s),
+        )
 
     async def on_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

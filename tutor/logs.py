@@ -71,3 +71,8 @@ def configure_logging(level: int = logging.WARNING, secrets: list[str] | None = 
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+
+
+def describe_phases(phases: dict[str, float]) -> str:
+    """'index 2.8 s, store 0.0 s, ...': a start-up's breakdown as the logs print it."""
+    return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items())

@@ -16,6 +16,7 @@ from tutor import rag
 from tutor.answer import Answer, Sentence, SourceRef
 from tutor.guard import clean_text
 from tutor.lab import lab_files
+from tutor.logs import describe_phases
 from tutor.model import GenerationRequest, ModelWorker, load_configured
 from tutor.quizzes import QuizDesk
 from tutor.settings import Settings
@@ -69,9 +70,6 @@ class _PhaseClock:
         self.phases[phase] = now - self._since
         self._since = now
 
-    def __str__(self) -> str:
-        return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.phases.items())
-
 
 class TutorService:
     def __init__(
@@ -105,7 +103,8 @@ class TutorService:
         service = cls(settings, index, store, ModelWorker(loaded, max_batch=settings.max_batch))
         clock.mark("verifier")
         service.startup_s = clock.phases
-        log.info("tutor started in %.1f s (%s)", sum(clock.phases.values()), clock)
+        total = sum(clock.phases.values())
+        log.info("tutor started in %.1f s (%s)", total, describe_phases(clock.phases))
         return service
 
     def close(self) -> None:
