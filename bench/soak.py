@@ -37,8 +37,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tutor.guard import GuardError  # noqa: E402
-from tutor.service import Asker, TutorService  # noqa: E402
+from tutor.answer import Asker  # noqa: E402
+from tutor.errors import GuardError  # noqa: E402
+from tutor.service import TutorService
 from tutor.settings import load_settings  # noqa: E402
 
 QUESTIONS = Path(__file__).parent / "data" / "questions.jsonl"

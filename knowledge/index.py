@@ -29,6 +29,7 @@ from knowledge.documents import (
     load_documents,
 )
 from knowledge.embeddings import embed_query, get_embeddings
+from knowledge.errors import IndexUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +75,6 @@ class SyncReport:
     unchanged: int
     chunks: int
     errors: tuple[str, ...]
-
-
-class IndexUnavailable(Exception):
-    """The Chroma server cannot be reached or used; the message says which and why."""
 
 
 class KnowledgeIndex:

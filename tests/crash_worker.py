@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from quiz.bank import load_bank  # noqa: E402
 from quiz.engine import QuizError  # noqa: E402
+from tutor.errors import ReviewError  # noqa: E402
 from tutor.quizzes import QuizDesk  # noqa: E402
-from tutor.storage import ReviewError, Store  # noqa: E402
+from tutor.storage import Store
 
 BANK = "deep_dive"
 GUILD = "crash-guild"

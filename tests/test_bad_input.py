@@ -27,12 +27,12 @@ from bot import render
 from knowledge.documents import PACKAGED_SOURCES, load_documents
 from quiz.bank import BANKS_DIR, BankError, load_bank
 from quiz.engine import AnswerResult, QuizError, QuizSession
-from tutor.answer import Answer, Sentence, SourceRef
-from tutor.guard import GuardError, clean_text
+from tutor.answer import Answer, Asker, Sentence, SourceRef
+from tutor.errors import GuardError, ReviewError, SettingsError
+from tutor.guard import clean_text
 from tutor.quizzes import QuizDesk
-from tutor.service import Asker
-from tutor.settings import SettingsError, load_settings
-from tutor.storage import ReviewError, Store
+from tutor.settings import load_settings
+from tutor.storage import Store
 from tutor.verify import Verifier
 
 FEW = hypothesis.settings(

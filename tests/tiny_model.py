@@ -6,7 +6,7 @@ Widths are divisible by 32, as bitsandbytes 4-bit on CPU needs.
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from tutor.model import convert_packaged
+from tutor.runtime.packaged import convert_packaged
 from tutor.settings import load_settings
 
 

@@ -18,20 +18,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from tutor.errors import AdmissionError
+
 log = logging.getLogger(__name__)
 
 # What one answer takes before any has been timed: a 64-token draft on a 2-core CPU.
 FIRST_ESTIMATE_S = 8.0
 # Weight of the newest answer in the running mean of answer times.
 ESTIMATE_WEIGHT = 0.2
-
-
-class AdmissionError(Exception):
-    """A question not admitted; the message tells the user why and when to come back."""
-
-    def __init__(self, message: str, retry_after_s: float):
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 def describe_wait(seconds: float) -> str:

@@ -13,6 +13,15 @@ MARKERS = {
 }
 
 
+@dataclass(frozen=True)
+class Asker:
+    """Who asked and where; the console is user 'console' with no server."""
+
+    user_id: str = "console"
+    guild_id: str = ""
+    channel_id: str = ""
+
+
 @dataclass
 class Sentence:
     text: str

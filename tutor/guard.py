@@ -3,13 +3,12 @@
 import re
 import unicodedata
 
+from tutor.errors import GuardError
+
 # Zero-width characters and bidirectional overrides can hide text or reorder it.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>|<#\d+>")
-
-
-class GuardError(ValueError):
-    """The input cannot be used; the message tells the user what to do instead."""
+MAX_CORRECTION_CHARS = 4000  # a moderator's correction, which becomes a source
 
 
 def clean_text(text: str, max_chars: int, what: str = "question") -> str:

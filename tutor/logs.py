@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import sys
 import time
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -67,10 +68,14 @@ def configure_logging(level: int = logging.WARNING, secrets: list[str] | None = 
         "discord.client",
     ):
         logging.getLogger(name).setLevel(logging.ERROR)
-    from transformers.utils import logging as hf_logging
+    # transformers reads these when it is imported, which commands without a model never do.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
 
 
 def describe_phases(phases: dict[str, float]) -> str:

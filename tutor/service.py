@@ -5,7 +5,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,12 +12,14 @@ import yaml
 
 from knowledge.index import KnowledgeIndex
 from tutor import rag
-from tutor.answer import Answer, Sentence, SourceRef
-from tutor.guard import clean_text
-from tutor.lab import lab_files
+from tutor.answer import Answer, Asker, Sentence, SourceRef
+from tutor.guard import MAX_CORRECTION_CHARS, clean_text
+from tutor.lab.report import lab_files
 from tutor.logs import describe_phases
-from tutor.model import GenerationRequest, ModelWorker, load_configured
 from tutor.quizzes import QuizDesk
+from tutor.runtime import Model, load_configured
+from tutor.runtime.base import GenerationRequest
+from tutor.runtime.worker import ModelWorker
 from tutor.settings import Settings
 from tutor.steps import (
     STEP_PROMPTS,
@@ -39,18 +40,8 @@ from tutor.verify import Verifier
 
 log = logging.getLogger(__name__)
 
-MAX_CORRECTION_CHARS = 4000
 STEPS_MAX_NEW_TOKENS = 120  # two steps and two risks need more room than an answer
 STEP_CITATION_SCORE = 0.5  # a step is cited only where a source clearly backs it
-
-
-@dataclass(frozen=True)
-class Asker:
-    """Who asked and where; the console is user 'console' with no server."""
-
-    user_id: str = "console"
-    guild_id: str = ""
-    channel_id: str = ""
 
 
 def build_verifier(index: KnowledgeIndex, settings: Settings) -> Verifier:
@@ -85,10 +76,12 @@ class TutorService:
         self.startup_s: dict[str, float] = {}
 
     @classmethod
-    def start(cls, settings: Settings, progress: bool = True) -> "TutorService":
-        """Check the index (re-embedding changed sources), open the store, load the model,
-        and embed the sources' sentences for the verifier; each phase's seconds are kept
-        in `startup_s`."""
+    def start(
+        cls, settings: Settings, progress: bool = True, model: Model | None = None
+    ) -> "TutorService":
+        """Check the index (re-embedding changed sources), open the store, load the model
+        (or use `model`: tests not about the model pass a FakeModel), and embed the
+        sources' sentences for the verifier; each phase's seconds are kept in `startup_s`."""
         clock = _PhaseClock()
         index = KnowledgeIndex.from_settings(settings)
         report = index.sync(progress=progress)
@@ -97,7 +90,7 @@ class TutorService:
         clock.mark("index")
         store = Store.from_settings(settings)
         clock.mark("store")
-        loaded = load_configured(settings)
+        loaded = model or load_configured(settings)
         log.info("model ready: %s", loaded.describe())
         clock.mark("model")
         service = cls(settings, index, store, ModelWorker(loaded, max_batch=settings.max_batch))

@@ -11,11 +11,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PACKAGED_MODEL = "packaged"
-
-
-class SettingsError(Exception):
-    """A setting has a value quantutor cannot use; the message names it."""
+from tutor.errors import SettingsError
+from tutor.runtime.packaged import PACKAGED_MODEL
 
 
 class Settings(BaseSettings):

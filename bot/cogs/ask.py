@@ -19,7 +19,8 @@ from bot.cogs.common import (
 )
 from tutor.admission import describe_wait
 from tutor.answer import Answer
-from tutor.guard import GuardError, clean_text
+from tutor.errors import GuardError
+from tutor.guard import clean_text
 from tutor.storage import LoggedQuestion
 
 log = logging.getLogger("quantutor.bot")

@@ -8,10 +8,9 @@ import discord
 
 from bot.render import APOLOGY, NO_MENTIONS
 from quiz.engine import QuizError
-from tutor.admission import AdmissionError
-from tutor.guard import GuardError
-from tutor.service import Asker
-from tutor.storage import ReviewError, Store
+from tutor.answer import Asker
+from tutor.errors import AdmissionError, GuardError, ReviewError
+from tutor.storage import Store
 
 log = logging.getLogger("quantutor.bot")
 

@@ -19,8 +19,9 @@ from bot.cogs.common import (
     require_moderator,
     user_errors,
 )
-from tutor.service import MAX_CORRECTION_CHARS
-from tutor.storage import Review, ReviewError
+from tutor.errors import ReviewError
+from tutor.guard import MAX_CORRECTION_CHARS
+from tutor.storage import Review
 
 log = logging.getLogger("quantutor.bot")
 

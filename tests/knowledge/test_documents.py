@@ -2,11 +2,11 @@ import pytest
 
 from knowledge.documents import (
     PACKAGED_SOURCES,
-    SourceError,
     chunk_document,
     load_documents,
     parse_document,
 )
+from knowledge.errors import SourceError
 
 
 def test_every_packaged_source_has_valid_front_matter_and_a_source():

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.index import IndexUnavailable, KnowledgeIndex
+from knowledge.errors import IndexUnavailable
+from knowledge.index import KnowledgeIndex
 
 NOTE = "---\ntitle: {t}\nsource: Test\nurl: ''\nlicense: x\n---\n# {t}\n\nGGUF Q5_K_S files {t}.\n"
 

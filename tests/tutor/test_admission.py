@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from tutor.admission import Admission, AdmissionError, LoopLag, describe_wait
+from tutor.admission import Admission, LoopLag, describe_wait
+from tutor.errors import AdmissionError
 
 
 class Clock:

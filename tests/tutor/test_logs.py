@@ -3,8 +3,8 @@
 import json
 import logging
 
+from tutor.answer import Asker
 from tutor.logs import JsonLines, RedactSecrets
-from tutor.service import Asker
 
 
 def capture(secrets=()):

@@ -2,8 +2,9 @@
 
 import pytest
 
-from tutor.service import Asker
-from tutor.storage import ReviewError, Store
+from tutor.answer import Asker
+from tutor.errors import ReviewError
+from tutor.storage import Store
 
 
 async def flagged_answer(service):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tutor.guard import GuardError
+from tutor.errors import GuardError
 
 
 async def test_an_answer_leads_with_cited_source_sentences(service):

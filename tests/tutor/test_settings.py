@@ -1,6 +1,7 @@
 import pytest
 
-from tutor.settings import SettingsError, load_settings
+from tutor.errors import SettingsError
+from tutor.settings import load_settings
 
 
 def test_defaults_are_the_packaged_model_in_nf4(monkeypatch):

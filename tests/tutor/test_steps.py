@@ -2,7 +2,7 @@
 
 import pytest
 
-from tutor.model import Generation
+from tutor.runtime.base import Generation
 from tutor.steps import parse_steps
 
 DETAIL = "int4: usable for chat, classification, simple generation"

@@ -4,7 +4,8 @@ import sqlite3
 
 import pytest
 
-from tutor.storage import StorageError, Store
+from tutor.errors import StorageError
+from tutor.storage import Store
 
 
 def test_a_corrupted_database_is_moved_aside_not_overwritten(tmp_path, caplog):

@@ -5,8 +5,9 @@ import os
 
 import pytest
 
+from tutor.errors import ReviewError, StorageError
 from tutor.settings import load_settings
-from tutor.storage import ReviewError, StorageError, Store
+from tutor.storage import Store
 
 POSTGRES_URL = os.environ.get("QUANTUTOR_TEST_DATABASE_URL")
 TABLES = "questions, review_events, reviews, quiz_sessions, quiz_results, feedback, guild_settings"

@@ -7,13 +7,9 @@ import time
 import pytest
 from tiny_model import tiny_llama
 
-from tutor.model import (
-    GenerationCancelled,
-    GenerationRequest,
-    GenerationTimeout,
-    LoadedModel,
-    ModelWorker,
-)
+from tutor.runtime.base import GenerationCancelled, GenerationRequest, GenerationTimeout
+from tutor.runtime.transformers import LoadedModel
+from tutor.runtime.worker import ModelWorker
 
 QUESTIONS = [
     "What is int8?",

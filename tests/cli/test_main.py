@@ -9,7 +9,7 @@ import sys
 def quantutor(*args, stdin="", settings=None, timeout=300):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "QUANTUTOR_DATA_DIR": str(settings.data_dir)}
     return subprocess.run(
-        [sys.executable, "-m", "tutor.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -3,7 +3,8 @@
 import sys
 from datetime import datetime
 
-from tutor.storage import Review, ReviewError, Store
+from tutor.errors import ReviewError
+from tutor.storage import Review, Store
 
 DECISIONS = {"approve": "approved", "reject": "rejected", "correct": "corrected"}
 
@@ -48,11 +49,18 @@ def _decide(args, settings, start_service) -> int:
     if args.action == "correct" and not correction:
         print("Type the corrected answer, then Ctrl-D:", file=sys.stderr)
         correction = sys.stdin.read()
-    service = start_service(settings)
-    try:
-        review = service.resolve_review(args.id, DECISIONS[args.action], args.moderator, correction)
-    finally:
-        service.close()
+    if args.action == "correct":  # a correction becomes a source: the index takes it in
+        service = start_service(settings)
+        try:
+            review = service.resolve_review(args.id, "corrected", args.moderator, correction)
+        finally:
+            service.close()
+    else:  # approving or rejecting touches the queue only: no model, no index
+        store = Store.from_settings(settings)
+        try:
+            review = store.resolve_review(args.id, DECISIONS[args.action], args.moderator)
+        finally:
+            store.close()
     print(f"#{review.id} {review.status} by {review.moderator}.")
     if review.status == "corrected":
         print("The correction is now a moderator-verified source, indexed and cited.")

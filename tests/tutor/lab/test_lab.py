@@ -6,12 +6,15 @@ import pytest
 import torch
 from tiny_model import tiny_llama
 
-from tutor import lab
-from tutor.model import load_model
+from tutor.lab.chart import draw_chart
+from tutor.lab.measure import choose_option, eval_ids, score_text
+from tutor.lab.report import LabSetup
+from tutor.lab.run import run_lab
+from tutor.runtime.transformers import load_model
 from tutor.settings import load_settings
 
 # Small enough to keep the file fast, large enough for several windows and decode steps.
-QUICK = lab.LabSetup(
+QUICK = LabSetup(
     eval_tokens=300, window=128, stride=64, prompt_tokens=64, new_tokens=6, speed_runs=2
 )
 
@@ -39,28 +42,26 @@ def tiny_settings(tiny_model_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(tiny_settings):
     """bf16 and nf4, each in its own process: the KL reference crosses between them."""
-    return lab.run_lab(
-        tiny_settings, ("none", "nf4"), progress=False, setup=QUICK, answer_questions=2
-    )
+    return run_lab(tiny_settings, ("none", "nf4"), progress=False, setup=QUICK, answer_questions=2)
 
 
 def test_perplexity_is_finite_and_above_one(tiny):
-    score = lab.score_text(tiny, lab.eval_ids(tiny.tokenizer, QUICK), setup=QUICK)
+    score = score_text(tiny, eval_ids(tiny.tokenizer, QUICK), setup=QUICK)
     assert 1 < score.perplexity < float("inf")
     assert score.top_k.log_probs.shape == (299, QUICK.top_k)  # every token but the first
 
 
 def test_a_model_does_not_diverge_from_itself(tiny):
-    ids = lab.eval_ids(tiny.tokenizer, QUICK)
-    reference = lab.score_text(tiny, ids, setup=QUICK).top_k
-    score = lab.score_text(tiny, ids, reference, QUICK)
+    ids = eval_ids(tiny.tokenizer, QUICK)
+    reference = score_text(tiny, ids, setup=QUICK).top_k
+    score = score_text(tiny, ids, reference, QUICK)
     assert score.kl_divergence == pytest.approx(0.0, abs=1e-6)
     assert score.top1_agreement == 1.0
 
 
 def test_the_quiz_scorer_picks_one_of_the_options(tiny):
     options = ["int8", "quantization", "int4", "perplexity"]
-    choice = lab.choose_option(tiny, "Which is most central?", options)
+    choice = choose_option(tiny, "Which is most central?", options)
     assert 0 <= choice < len(options)
 
 
@@ -76,7 +77,7 @@ def test_nf4_weights_are_smaller_than_bf16s(report):
 def test_the_report_renders_a_table_a_chart_and_json(report, tmp_path):
     table = report.render_table()
     assert table.count("\n") == 3 and "| nf4 |" in table and "Perplexity" in table
-    report.write_chart(tmp_path / "lab.png")
+    draw_chart(report, tmp_path / "lab.png")
     report.write_json(tmp_path / "lab.json")
     report.write_markdown(tmp_path / "lab.md")
     assert (tmp_path / "lab.png").read_bytes().startswith(b"\x89PNG")
@@ -93,13 +94,11 @@ def test_the_cache_is_reused_unless_fresh(report, tiny_settings, monkeypatch):
         measured.append(precision)
         return report.result(precision)
 
-    monkeypatch.setattr(lab, "measure_isolated", fake_measure)
-    again = lab.run_lab(
-        tiny_settings, ("none", "nf4"), progress=False, setup=QUICK, answer_questions=2
-    )
+    monkeypatch.setattr("tutor.lab.run.measure_isolated", fake_measure)
+    again = run_lab(tiny_settings, ("none", "nf4"), progress=False, setup=QUICK, answer_questions=2)
     assert measured == []
     assert again.results == report.results
-    lab.run_lab(
+    run_lab(
         tiny_settings, ("none", "nf4"), fresh=True, progress=False, setup=QUICK, answer_questions=2
     )
     assert measured == ["none", "nf4"]

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-QUESTIONS_FILE = Path(__file__).resolve().parent.parent / "bench" / "data" / "questions.jsonl"
+QUESTIONS_FILE = Path(__file__).resolve().parents[2] / "bench" / "data" / "questions.jsonl"
 
 
 def load_questions(limit: int | None = None) -> list[dict]:
@@ -28,7 +28,7 @@ def ask_all(questions: list[dict], **settings: str) -> list[dict]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.update({f"QUANTUTOR_{name.upper()}": value for name, value in settings.items()})
     done = subprocess.run(
-        [sys.executable, "-m", "tutor.cli", "ask", "--json", "-"],
+        [sys.executable, "-m", "cli", "ask", "--json", "-"],
         input="".join(q["question"] + "\n" for q in questions),
         capture_output=True,
         text=True,

@@ -2,7 +2,7 @@
 
 import time
 
-from tutor.cli import main
+from cli.main import main
 from tutor.health import STALE_AFTER_S, check_health, heartbeat_path, write_heartbeat
 
 

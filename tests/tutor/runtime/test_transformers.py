@@ -5,14 +5,12 @@ import time
 
 import pytest
 
-from tutor import model as runtime
-from tutor.model import (
-    GenerationRequest,
-    ModelError,
-    ModelWorker,
-    convert_packaged,
-    load_model,
-)
+from tutor.errors import ModelError
+from tutor.runtime import transformers as runtime
+from tutor.runtime.base import GenerationRequest
+from tutor.runtime.packaged import convert_packaged
+from tutor.runtime.transformers import load_model
+from tutor.runtime.worker import ModelWorker
 
 
 @pytest.mark.parametrize("quantization", ["nf4", "int8", "none"])

@@ -13,16 +13,9 @@ from pathlib import Path
 
 import torch
 
-from tutor.model import (
-    PACKAGED_NAME,
-    Generation,
-    GenerationRequest,
-    ModelError,
-    TokenText,
-    convert_packaged,
-    packaged_gguf,
-)
-from tutor.settings import PACKAGED_MODEL
+from tutor.errors import ModelError
+from tutor.runtime.base import Generation, GenerationRequest, TokenText
+from tutor.runtime.packaged import PACKAGED_MODEL, PACKAGED_NAME, convert_packaged, packaged_gguf
 
 INSTALL_HINT = (
     "llama.cpp is not installed: `.venv/bin/pip install -e '.[llamacpp]'` adds it "
@@ -77,6 +70,18 @@ class LlamaCppModel:
         self.llama.reset()
         self.llama.eval(ids.tolist())
         return torch.from_numpy(self.llama.scores[len(ids) - keep : len(ids)].copy())
+
+    def timed_decode(self, prompt_ids: torch.Tensor, new_tokens: int) -> tuple[float, float]:
+        """(prefill seconds, decode tokens/s) of `new_tokens` greedy tokens after `prompt_ids`."""
+        self.llama.reset()  # else the prompt, seen before, would come from its cache
+        started = time.perf_counter()
+        tokens = self.llama.generate(prompt_ids[0].tolist(), temp=0.0, repeat_penalty=1.0)
+        times = []
+        for _ in range(new_tokens):  # no early end-of-text: every run decodes as much
+            next(tokens)
+            times.append(time.perf_counter())
+        tokens.close()
+        return times[0] - started, (len(times) - 1) / max(times[-1] - times[0], 1e-9)
 
     def prompt_ids(self, messages: list[dict]) -> list[int]:
         return self.tokenizer.apply_chat_template(

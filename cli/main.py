@@ -1,4 +1,5 @@
-"""The `quantutor` command line. Every command calls the same TutorService as the bot."""
+"""The `quantutor` commands. Every command calls the same core as the bot; each imports what
+it needs inside it, so a command that needs no model loads no torch."""
 
 import argparse
 import asyncio
@@ -8,11 +9,10 @@ import os
 import sys
 from collections.abc import Iterable
 
-from tutor.guard import GuardError
+from knowledge.errors import IndexUnavailable
+from tutor.errors import GuardError, LabError, ModelError, SettingsError, StorageError
 from tutor.logs import configure_logging
-from tutor.model import ModelError
-from tutor.settings import Settings, SettingsError, load_settings
-from tutor.storage import StorageError
+from tutor.settings import Settings, load_settings
 
 
 def start_service(settings: Settings):
@@ -93,13 +93,13 @@ def _render_claim(report: dict) -> str:
 
 
 def cmd_review(args, settings: Settings) -> int:
-    from tutor.review_console import run_review
+    from terminal.review import run_review
 
     return run_review(args, settings, start_service)
 
 
 def cmd_quiz(args, settings: Settings) -> int:
-    from tutor.quiz_console import export_bank, run_quiz
+    from terminal.quiz import export_bank, run_quiz
 
     if args.export_json:
         print(export_bank(args.bank))
@@ -132,11 +132,13 @@ def cmd_forget_user(args, settings: Settings) -> int:
 
 
 def cmd_lab(args, settings: Settings) -> int:
-    from tutor.lab import lab_files, run_lab
+    from tutor.lab.chart import draw_chart
+    from tutor.lab.report import lab_files
+    from tutor.lab.run import run_lab
 
     report = run_lab(settings, args.precisions, fresh=args.fresh, progress=not args.json)
     chart, markdown, as_json = lab_files(settings)
-    report.write_chart(chart)
+    draw_chart(report, chart)
     report.write_markdown(markdown)
     report.write_json(as_json)
     if args.json:
@@ -179,7 +181,7 @@ def cmd_run(args, settings: Settings) -> int:
         from bot.main import run_bot
 
         return run_bot(settings)
-    from tutor.console import run_console
+    from terminal.console import run_console
 
     service = start_service(settings)
     try:
@@ -283,9 +285,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from knowledge.index import IndexUnavailable
-    from tutor.lab import LabError
-
     args = build_parser().parse_args(argv)
     configure_logging()
     try:
@@ -309,7 +308,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

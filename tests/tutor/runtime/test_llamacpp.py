@@ -6,15 +6,20 @@ that reason, where it is not (as in CI, which does not build llama.cpp).
 
 import pytest
 
-from tutor import lab, llamacpp
-from tutor.llamacpp import load_llamacpp
-from tutor.model import GenerationRequest, GenerationTimeout, ModelError, load_model
+from tutor.errors import LabError, ModelError
+from tutor.lab import run as lab
+from tutor.lab.measure import eval_ids, score_text
+from tutor.lab.report import LLAMACPP, PRECISIONS, LabSetup
+from tutor.runtime import llamacpp
+from tutor.runtime.base import GenerationRequest, GenerationTimeout
+from tutor.runtime.llamacpp import load_llamacpp
+from tutor.runtime.transformers import load_model
 from tutor.settings import load_settings
 
 needs_llamacpp = pytest.mark.skipif(
     not llamacpp.available(), reason="the llamacpp extra is not installed"
 )
-QUICK = lab.LabSetup(eval_tokens=400, window=256, stride=128)
+QUICK = LabSetup(eval_tokens=400, window=256, stride=128)
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +61,9 @@ def test_its_logits_match_the_bf16_model_it_was_converted_from(gguf, settings):
     """The bf16 folder is the Q4_1 GGUF widened, so both must predict nearly alike;
     a misaligned position would show as a large divergence."""
     bf16 = load_model("packaged", "none", settings.cache_dir)
-    ids = lab.eval_ids(bf16.tokenizer, QUICK)
-    reference = lab.score_text(bf16, ids, setup=QUICK)
-    score = lab.score_text(gguf, ids, reference.top_k, QUICK)
+    ids = eval_ids(bf16.tokenizer, QUICK)
+    reference = score_text(bf16, ids, setup=QUICK)
+    score = score_text(gguf, ids, reference.top_k, QUICK)
     assert score.perplexity == pytest.approx(reference.perplexity, rel=0.05)
     assert score.kl_divergence < 0.05 and score.top1_agreement > 0.9
 
@@ -85,9 +90,9 @@ def test_a_model_that_is_not_a_gguf_file_is_refused_clearly(tmp_path):
 def test_without_it_the_lab_says_how_to_add_it(monkeypatch, tmp_path):
     monkeypatch.setattr(llamacpp, "available", lambda: False)
     settings = load_settings(data_dir=tmp_path)
-    assert lab.default_precisions(settings) == lab.PRECISIONS
-    assert any("pip install" in note for note in lab._notes(settings, lab.PRECISIONS))
-    with pytest.raises(lab.LabError, match="pip install"):
-        lab.run_lab(settings, (lab.LLAMACPP,), progress=False)
+    assert lab.default_precisions(settings) == PRECISIONS
+    assert any("pip install" in note for note in lab._notes(settings, PRECISIONS))
+    with pytest.raises(LabError, match="pip install"):
+        lab.run_lab(settings, (LLAMACPP,), progress=False)
     with pytest.raises(ModelError, match="QUANTUTOR_RUNTIME=llamacpp: .*pip install"):
         load_llamacpp("packaged", tmp_path)

@@ -4,7 +4,7 @@ import asyncio
 import signal
 import sys
 
-from tutor.guard import GuardError
+from tutor.errors import GuardError
 
 HELP = """Commands:
   ask QUESTION     answer from the knowledge base, with numbered citations

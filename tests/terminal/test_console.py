@@ -2,7 +2,7 @@
 
 import io
 
-from tutor.console import run_console
+from terminal.console import run_console
 
 
 def test_the_console_answers_explains_verifies_and_refuses_bad_input(service):

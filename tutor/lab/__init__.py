@@ -1,0 +1,1 @@
+"""The quantization lab: the configured model measured at each precision."""
