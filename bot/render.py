@@ -187,22 +187,9 @@ def steps_messages(steps: NextSteps) -> list[str]:
 # -- the moderators' queue ----------------------------------------------------------------
 
 
-def answer_from_dict(data: dict) -> Answer:
-    """An Answer back from its stored form (Answer.to_dict)."""
-    return Answer(
-        question=data["question"],
-        kind=data.get("kind", "answer"),
-        sentences=[Sentence(**s) for s in data.get("sentences", [])],
-        sources=[SourceRef(**s) for s in data.get("sources", [])],
-        model=data.get("model", ""),
-        quantization=data.get("quantization", ""),
-        review_id=data.get("review_id"),
-    )
-
-
 def review_post(review: Review, reported_by: int | None = None) -> tuple[str, discord.Embed]:
     """The moderators' copy of a flagged or reported answer."""
-    answer = answer_from_dict(review.answer)
+    answer = Answer.from_dict(review.answer)
     why = f"reported by <@{reported_by}>" if reported_by else "flagged by the verifier"
     where = f" in <#{review.channel_id}>" if review.channel_id.isdigit() else ""
     asker = f"<@{review.user_id}>" if review.user_id.isdigit() else escape(review.user_id)

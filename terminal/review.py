@@ -3,6 +3,7 @@
 import sys
 from datetime import datetime
 
+from tutor.answer import is_flagged
 from tutor.errors import ReviewError
 from tutor.storage import Review, Store
 
@@ -68,7 +69,7 @@ def _decide(args, settings, start_service) -> int:
 
 
 def summary_line(review: Review) -> str:
-    flagged = sum(s["status"] != "supported" for s in review.answer.get("sentences", []))
+    flagged = sum(is_flagged(s["status"]) for s in review.answer.get("sentences", []))
     when = datetime.fromtimestamp(review.created_at).strftime("%Y-%m-%d %H:%M")
     return (
         f"#{review.id} [{review.status}] {review.question[:70]!r} "

@@ -33,7 +33,12 @@ class Sentence:
 
     @property
     def flagged(self) -> bool:
-        return self.status != "supported"
+        return is_flagged(self.status)
+
+
+def is_flagged(status: Status) -> bool:
+    """What "flagged" means everywhere: anything the sources do not plainly support."""
+    return status != "supported"
 
 
 @dataclass
@@ -91,7 +96,28 @@ class Answer:
             "question_id": self.question_id,
             "request_id": self.request_id,
             "model_text": self.model_text,
+            "message": self.message,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Answer":
+        """The Answer back from `to_dict`'s form (as stored with a question or review item);
+        the derived keys ("answer", "flagged") are left out, keys an older version did not
+        write take their defaults."""
+        return cls(
+            question=data["question"],
+            kind=data.get("kind", "answer"),
+            sentences=[Sentence(**s) for s in data.get("sentences", [])],
+            sources=[SourceRef(**s) for s in data.get("sources", [])],
+            message=data.get("message", ""),
+            model=data.get("model", ""),
+            quantization=data.get("quantization", ""),
+            timings_ms=dict(data.get("timings_ms", {})),
+            review_id=data.get("review_id"),
+            question_id=data.get("question_id"),
+            request_id=data.get("request_id", ""),
+            model_text=data.get("model_text", ""),
+        )
 
     def render(self, with_sources: bool = True) -> str:
         """Markdown a person reads: what the sources say, the explanation, the sources."""
