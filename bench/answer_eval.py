@@ -1,7 +1,7 @@
 """Answer quality: key-fact recall, citation accuracy and latency of `quantutor ask --json -`.
 
-Runs the labelled questions in bench/data/questions.jsonl through the command line exactly
-as a user would and prints, for the configured model and precision:
+Runs the labelled questions in tutor/lab/data/questions.jsonl through the command line
+exactly as a user would and prints, for the configured model and precision:
 - key-fact recall: the share of answers whose sentences (what the sources say + the
   model's draft) match the question's key-fact regex;
 - citation accuracy: the share of answers that cite the document the question is about;

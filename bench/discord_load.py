@@ -12,7 +12,6 @@ Targets: worst loop lag under 100 ms; first streamed edit within 2 s for the fir
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -30,10 +29,10 @@ import discord  # noqa: E402
 from bot import render  # noqa: E402
 from bot.main import build_bot  # noqa: E402
 from tutor.admission import Admission, Ticket  # noqa: E402
+from tutor.lab.answers import load_questions  # noqa: E402
 from tutor.logs import configure_logging  # noqa: E402
 from tutor.settings import load_settings  # noqa: E402
 
-QUESTIONS = Path(__file__).parent / "data" / "questions.jsonl"
 LAG_TARGET_MS = 100
 FIRST_EDIT_TARGET_S = 2.0
 
@@ -87,7 +86,7 @@ def fake_interaction(user_id: int, trace: Trace, latency_s: float) -> MagicMock:
 
 
 def questions(count: int) -> list[str]:
-    lines = [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line]
+    lines = [q["question"] for q in load_questions()]
     return [lines[i % len(lines)] for i in range(count)]
 
 

@@ -1,6 +1,6 @@
 """Soak: many questions from many simulated users through the real service, watching memory.
 
-50 users (asyncio tasks) share 500 questions drawn from bench/data/questions.jsonl, with
+50 users (asyncio tasks) share 500 questions drawn from tutor/lab/data/questions.jsonl, with
 some bad inputs mixed in (empty, too long, hidden characters, pings), all through
 TutorService.ask with the real model, index and store. As the bot's admission line does,
 at most --in-flight questions (default: the model's batch size) are with the model at
@@ -23,7 +23,6 @@ with MALLOC_ARENA_MAX=2 in the environment to tell arena growth from a leak.
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import random
 import resource
@@ -39,10 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tutor.answer import Asker  # noqa: E402
 from tutor.errors import GuardError  # noqa: E402
+from tutor.lab.answers import load_questions  # noqa: E402
 from tutor.service import TutorService
 from tutor.settings import load_settings  # noqa: E402
 
-QUESTIONS = Path(__file__).parent / "data" / "questions.jsonl"
 BAD_INPUTS = (
     "",
     "   \n\t  ",
@@ -91,8 +90,7 @@ class Run:
 def workload(count: int, seed: int) -> list[tuple[str, bool]]:
     """(text, is_bad) pairs: benchmark questions, every BAD_EVERY-th a bad input."""
     rng = random.Random(seed)
-    lines = [line for line in QUESTIONS.read_text().splitlines() if line.strip()]
-    questions = [json.loads(line)["question"] for line in lines]
+    questions = [q["question"] for q in load_questions()]
     items = []
     for n in range(count):
         if n % BAD_EVERY == BAD_EVERY - 1:

@@ -10,7 +10,14 @@ import sys
 from collections.abc import Iterable
 
 from knowledge.errors import IndexUnavailable
-from tutor.errors import GuardError, LabError, ModelError, SettingsError, StorageError
+from tutor.errors import (
+    CuratedError,
+    GuardError,
+    LabError,
+    ModelError,
+    SettingsError,
+    StorageError,
+)
 from tutor.logs import configure_logging
 from tutor.settings import Settings, load_settings
 
@@ -297,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(level, secrets=secrets)
         return args.handler(args, settings)
     except (
+        CuratedError,
         SettingsError,
         ModelError,
         StorageError,

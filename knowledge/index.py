@@ -37,7 +37,7 @@ COLLECTION = "quantutor_knowledge"
 LEXICAL_WEIGHT = 0.35
 LEXICAL_STRONG = 0.5  # share of the best BM25 score that admits a chunk on exact terms alone
 # A question is covered when a chunk is close in meaning, or fairly close and strong on
-# exact terms (calibrated on bench/data/questions.jsonl against near-miss questions).
+# exact terms (calibrated on tutor/lab/data/questions.jsonl against near-miss questions).
 COVERED_COSINE = 0.5
 COVERED_LEXICAL = 10.0
 NEAR_DUPLICATE = 0.85

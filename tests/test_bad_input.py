@@ -1,5 +1,5 @@
 """Bad input, through the real service and through the loaders (the cogs' cases are in
-tests/bot/test_discord_bad_input.py).
+tests/bot/cogs/).
 
 Property tests (hypothesis) on the input guard, the verifier, the quiz engine and the
 Discord rendering: no exception but the documented one escapes, refusals change nothing,
@@ -18,7 +18,6 @@ from pathlib import Path
 import hypothesis
 import pytest
 import yaml
-from bad_inputs import BAD_QUESTIONS, LIVE_PING
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
@@ -27,6 +26,7 @@ from bot import render
 from knowledge.documents import PACKAGED_SOURCES, load_documents
 from quiz.bank import BANKS_DIR, BankError, load_bank
 from quiz.engine import AnswerResult, QuizError, QuizSession
+from tests.helpers.bad_inputs import BAD_QUESTIONS, LIVE_PING
 from tutor.answer import Answer, Asker, Sentence, SourceRef
 from tutor.errors import GuardError, ReviewError, SettingsError
 from tutor.guard import clean_text

@@ -13,6 +13,11 @@ class GuardError(ValueError):
     """The input cannot be used; the message tells the user what to do instead."""
 
 
+class CuratedError(ValueError):
+    """A curated table that is missing or does not match its schema; the message names
+    the file and the entry."""
+
+
 class ModelError(Exception):
     """The model cannot be found, converted or loaded; the message says what to do."""
 

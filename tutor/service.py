@@ -11,12 +11,13 @@ from pathlib import Path
 import yaml
 
 from knowledge.index import KnowledgeIndex
+from quiz.engine import QuestionView
 from tutor import rag
 from tutor.answer import Answer, Asker, Sentence, SourceRef
 from tutor.guard import MAX_CORRECTION_CHARS, clean_text
 from tutor.lab.report import lab_files
 from tutor.logs import describe_phases
-from tutor.quizzes import QuizDesk
+from tutor.quizzes import QuizDesk, QuizTurn
 from tutor.runtime import Model, load_configured
 from tutor.runtime.base import GenerationRequest
 from tutor.runtime.worker import ModelWorker
@@ -28,7 +29,7 @@ from tutor.steps import (
     fallback_steps,
     parse_steps,
 )
-from tutor.storage import Review, Store
+from tutor.storage import LoggedQuestion, QuizScore, Review, Store
 from tutor.text import (
     citations_in,
     complete_sentences,
@@ -140,7 +141,9 @@ class TutorService:
                 if answer.kind == "not_covered"
                 else rag.OFF_TOPIC_MESSAGE
             )
-            self.store.log_question(asker.user_id, asker.guild_id, question, flagged=False)
+            await asyncio.to_thread(
+                self.store.log_question, asker.user_id, asker.guild_id, question, flagged=False
+            )
             answer.timings_ms["total"] = _ms_since(started)
             _log_answer(answer, asker)
             return answer
@@ -165,15 +168,19 @@ class TutorService:
         answer.sentences = lead + draft
         answer.timings_ms["total"] = _ms_since(started)
 
+        await asyncio.to_thread(self._record, answer, asker)
+        _log_answer(answer, asker)
+        return answer
+
+    def _record(self, answer: Answer, asker: Asker) -> None:
+        """Log the question with its answer; a flagged answer also goes to the review queue."""
         answer.question_id = self.store.log_question(
-            asker.user_id, asker.guild_id, question, answer.flagged, answer.to_dict()
+            asker.user_id, asker.guild_id, answer.question, answer.flagged, answer.to_dict()
         )
         if answer.flagged:
             answer.review_id = self.store.add_review(
-                question, answer.to_dict(), asker.user_id, asker.guild_id, asker.channel_id
+                answer.question, answer.to_dict(), asker.user_id, asker.guild_id, asker.channel_id
             )
-        _log_answer(answer, asker)
-        return answer
 
     async def generate(
         self,
@@ -257,8 +264,11 @@ class TutorService:
             if verdict.evidence is not None and verdict.score >= STEP_CITATION_SCORE:
                 step.citations = [verdict.evidence + 1]
 
-    def _source_for(self, doc_id: str, n: int) -> SourceRef:
-        chunk = next(c for c in self.index.chunks if c.doc_id == doc_id)
+    def _source_for(self, doc_id: str, n: int) -> SourceRef | None:
+        chunk = next((c for c in self.index.chunks if c.doc_id == doc_id), None)
+        if chunk is None:  # skipped when indexing, or missing from a shared index
+            log.warning("the fallback steps name %s, which is not in the index", doc_id)
+            return None
         quote = split_sentences(chunk.text)[0]
         return SourceRef(n, chunk.title, chunk.source, quote, chunk.url, doc_id)
 
@@ -325,6 +335,91 @@ class TutorService:
             self._write_correction(review)
         if missing:
             self.index.sync(progress=False)
+
+    # -- the store, off the event loop ----------------------------------------------
+    # Every store call is a round trip to the database (over the network with PostgreSQL):
+    # these run it in a worker thread, so a front end on an event loop never waits on it.
+
+    async def logged_question(self, question_id: int) -> LoggedQuestion | None:
+        """A question as asked, with its answer; None once its asker's data was forgotten."""
+        return await asyncio.to_thread(self.store.logged_question, question_id)
+
+    async def rate_answer(self, user_id: str, question: str, helpful: bool) -> bool:
+        """Keep a member's rating of an answer; False (nothing kept) if they had rated it."""
+
+        def rate() -> bool:
+            if self.store.has_rated(user_id, question):
+                return False
+            self.store.add_feedback(user_id, question, helpful)
+            return True
+
+        return await asyncio.to_thread(rate)
+
+    async def report_answer(
+        self, logged: LoggedQuestion, channel_id: str, message_id: str
+    ) -> tuple[int, bool]:
+        """Send a member-reported answer (posted as `message_id`) to the review queue, once
+        per message: the item's number, and whether this report made it."""
+
+        def report() -> tuple[int, bool]:
+            existing = self.store.review_for_message(message_id) if message_id else None
+            if existing is not None:
+                return existing, False
+            review_id = self.store.add_review(
+                logged.question,
+                logged.answer,
+                logged.user_id,
+                logged.guild_id,
+                channel_id,
+                message_id,
+            )
+            return review_id, True
+
+        return await asyncio.to_thread(report)
+
+    async def guild_settings(self, guild_id: str) -> dict:
+        """One server's stored settings ({} for a server that has changed none)."""
+        return await asyncio.to_thread(self.store.guild_settings, guild_id)
+
+    async def update_guild_settings(self, guild_id: str, **changes) -> dict:
+        """Merge `changes` into one server's settings; the settings after the change."""
+        return await asyncio.to_thread(self.store.update_guild_settings, guild_id, **changes)
+
+    async def pending_reviews(self, guild_id: str, limit: int) -> list[Review]:
+        """One server's pending review items, oldest first, at most `limit`."""
+        return await asyncio.to_thread(self.store.list_reviews, "pending", limit, guild_id)
+
+    async def get_review(self, review_id: int) -> Review:
+        """One review item; a ReviewError if there is none."""
+        return await asyncio.to_thread(self.store.get_review, review_id)
+
+    async def set_review_message(self, review_id: int, channel_id: str, message_id: str) -> None:
+        """Remember where a flagged answer was posted, for the outcome reply."""
+        await asyncio.to_thread(self.store.set_review_message, review_id, channel_id, message_id)
+
+    async def quiz_start(self, user_id: str, guild_id: str, bank: str) -> QuestionView:
+        """The current question of an unfinished quiz, or the first of a new one."""
+        return await asyncio.to_thread(self.quizzes.start, user_id, guild_id, bank)
+
+    async def quiz_current(self, user_id: str, guild_id: str, bank: str) -> QuestionView | None:
+        """The question an unfinished quiz is on, or None."""
+        return await asyncio.to_thread(self.quizzes.current, user_id, guild_id, bank)
+
+    async def quiz_answer(
+        self, user_id: str, guild_id: str, bank: str, question_id: str, reply: str | int
+    ) -> QuizTurn:
+        """Grade one answer and save it with the session."""
+        return await asyncio.to_thread(
+            self.quizzes.answer, user_id, guild_id, bank, question_id, reply
+        )
+
+    async def quiz_score(self, user_id: str, guild_id: str, bank: str) -> QuizScore | None:
+        """A member's best and latest score on one bank here, or None before a finished quiz."""
+        return await asyncio.to_thread(self.quizzes.score, user_id, guild_id, bank)
+
+    async def quiz_leaderboard(self, guild_id: str, bank: str) -> list[QuizScore]:
+        """The best scores on one bank on one server."""
+        return await asyncio.to_thread(self.quizzes.leaderboard, guild_id, bank)
 
 
 def claim_report(verifier: Verifier, claim: str, max_chars: int) -> dict:

@@ -8,9 +8,10 @@ path produced them.
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from tutor.answer import SourceRef, render_source
+from tutor.curated import DATA_DIR, Entry, SourceDoc, Text, load_table
 
 Path = Literal["model", "model-retry", "sources"]
 
@@ -35,29 +36,23 @@ _LINE = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 
-# The sources' own cautions, used when the model's steps cannot be parsed. Each pairs a
-# next step with the evidence against over-trusting it; `doc` names the backing source.
-FALLBACK_STEPS = (
-    (
-        "Quantize your model to int8 and re-run your own evaluation on your workload.",
-        "int8 is typically, not always, lossless: Kurtic et al. measured a 1-3% drop, "
-        "so only your own evaluation shows what it costs you.",
-        "kurtic-bf16-or-death.md",
-    ),
-    (
-        "Try 4-bit (NF4) for chat, classification or simple generation, and compare it "
-        "with the full-precision answers.",
-        "int4 hits quality cliffs on hard tasks such as reasoning and long context, and "
-        "cheap metrics like perplexity can hide the drop.",
-        "lesson-what-ai-cannot-do.md",
-    ),
-    (
-        "Check the detail against the original paper or document before relying on it.",
-        "A summary can be out of date or too broad; the original's setting (model size, "
-        "task, hardware) may not match yours.",
-        "lesson-verify-ai-answer.md",
-    ),
-)
+
+class FallbackStep(Entry):
+    """One of the sources' own cautions (tutor/data/fallback_steps.yaml), used when the
+    model's steps cannot be parsed: a next step, one reason it might be wrong, and the
+    source backing that reason."""
+
+    table: ClassVar[str] = "fallback_steps"
+    key: ClassVar[str] = "step"
+    min_entries: ClassVar[int] = 2  # the learner always gets two steps
+
+    step: Text
+    risk: Text
+    doc_id: SourceDoc
+
+
+FALLBACK_STEPS_FILE = DATA_DIR / "fallback_steps.yaml"
+FALLBACK_STEPS = load_table(FALLBACK_STEPS_FILE, FallbackStep)  # once, at import
 
 
 @dataclass
@@ -116,15 +111,20 @@ def parse_steps(text: str) -> list[Step] | None:
 def fallback_steps(sources: list[SourceRef], source_for) -> list[Step]:
     """Two steps from the curated cautions, preferring those whose source was retrieved.
 
-    A caution whose source was not retrieved gets it added (via `source_for(doc_id, n)`),
-    so every step is cited.
+    A caution whose source was not retrieved gets it added (via `source_for(doc_id, n)`,
+    which gives None for a document the index lacks: that caution is passed over), so
+    every step is cited.
     """
     numbers = {ref.doc_id: ref.n for ref in sources}
-    chosen = sorted(FALLBACK_STEPS, key=lambda caution: caution[2] not in numbers)[:2]
     proposed = []
-    for step, risk, doc_id in chosen:
-        if doc_id not in numbers:
-            sources.append(source_for(doc_id, len(sources) + 1))
-            numbers[doc_id] = len(sources)
-        proposed.append(Step(step, risk, [numbers[doc_id]]))
+    for caution in sorted(FALLBACK_STEPS, key=lambda caution: caution.doc_id not in numbers):
+        if caution.doc_id not in numbers:
+            added = source_for(caution.doc_id, len(sources) + 1)
+            if added is None:
+                continue
+            sources.append(added)
+            numbers[caution.doc_id] = added.n
+        proposed.append(Step(caution.step, caution.risk, [numbers[caution.doc_id]]))
+        if len(proposed) == 2:
+            break
     return proposed

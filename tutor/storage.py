@@ -2,9 +2,9 @@
 feedback.
 
 SQLite in WAL mode by default; PostgreSQL for larger servers (QUANTUTOR_DATABASE_URL),
-with the same SQL. One connection guarded by a lock (the bot calls it from the event
-loop and from worker threads), and every multi-step change in one transaction so that
-a crash leaves either all of an action or none of it.
+with the same SQL. One connection guarded by a lock (the service's async methods call it
+from worker threads, so the bot never waits on it on the event loop), and every multi-step
+change in one transaction so that a crash leaves either all of an action or none of it.
 """
 
 import json
@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS reviews (
     correction TEXT
 );
 CREATE INDEX IF NOT EXISTS reviews_status ON reviews(status, id);
+CREATE INDEX IF NOT EXISTS reviews_guild_status ON reviews(guild_id, status, id);
 CREATE TABLE IF NOT EXISTS review_events (
     id INTEGER PRIMARY KEY,
     review_id INTEGER NOT NULL REFERENCES reviews(id),
@@ -247,14 +248,23 @@ class Store:
             raise ReviewError(f"There is no review item #{review_id}.")
         return _review(rows[0])
 
-    def list_reviews(self, status: str | None = "pending", limit: int = 20) -> list[Review]:
-        if status is None:
-            rows = self._query("SELECT * FROM reviews ORDER BY id DESC LIMIT ?", (limit,))
-        else:
-            rows = self._query(
-                "SELECT * FROM reviews WHERE status = ? ORDER BY id LIMIT ?", (status, limit)
-            )
-        return [_review(row) for row in rows]
+    def list_reviews(
+        self, status: str | None = "pending", limit: int = 20, guild_id: str | None = None
+    ) -> list[Review]:
+        """Items in one state, oldest first (every state: newest first); with `guild_id`,
+        only that server's."""
+        where, params = [], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if guild_id is not None:
+            where.append("guild_id = ?")
+            params.append(guild_id)
+        sql = "SELECT * FROM reviews"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id LIMIT ?" if status is not None else " ORDER BY id DESC LIMIT ?"
+        return [_review(row) for row in self._query(sql, (*params, limit))]
 
     def resolve_review(
         self, review_id: int, status: str, moderator: str, correction: str | None = None

@@ -22,12 +22,14 @@ from collections import Counter
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
 from knowledge.documents import Chunk
 from knowledge.embeddings import embed
+from tutor.answer import Status, is_flagged
+from tutor.curated import DATA_DIR, Entry, SourceDoc, Text, load_table
 from tutor.text import split_sentences, strip_citations
 
 # -- thresholds (calibrated on bench/data/claims.jsonl; see bench/verify_eval.py) ---------
@@ -45,8 +47,6 @@ QUOTE_CHARS = 90  # how much of an evidence sentence a reason quotes
 CLAUSE_SHARED_TERMS = 2  # a claim clause and a source clause saying the same thing share
 CLAUSE_COVERAGE = 0.6  # this many terms and this share of the claim clause's terms
 
-Status = Literal["supported", "uncertain", "overbroad", "contradicted"]
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -58,7 +58,7 @@ class Verdict:
 
     @property
     def flagged(self) -> bool:
-        return self.status != "supported"
+        return is_flagged(self.status)
 
 
 # -- what one sentence says, in checkable pieces ------------------------------------------
@@ -532,78 +532,22 @@ def _quote(text: str) -> str:
     return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1].rsplit(" ", 1)[0] + "…"
 
 
-# -- known misconceptions, each answered by a source ---------------------------------------
+# -- known misconceptions, each answered by a source (tutor/data/misconceptions.yaml) -------
 
 
-@dataclass(frozen=True)
-class Misconception:
-    claim: str
-    correction: str
-    doc_id: str
+class Misconception(Entry):
+    """A known misconception: the claim, what the source says instead, and that source."""
+
+    table: ClassVar[str] = "misconceptions"
+    key: ClassVar[str] = "claim"
+
+    claim: Text
+    correction: Text
+    doc_id: SourceDoc
 
 
-MISCONCEPTIONS = (
-    Misconception(
-        "int4 matches full-precision flagship quality on hard reasoning tasks",
-        "int4 cannot be expected to deliver flagship quality on hard reasoning tasks",
-        "lesson-what-ai-cannot-do.md",
-    ),
-    Misconception(
-        "int4 quantization is lossless",
-        "int8 is typically lossless, but int4 hits noticeable quality cliffs on hard tasks",
-        "lesson-premise.md",
-    ),
-    Misconception(
-        "fine-tuning recovers the lost capability of a quantized model without adding precision",
-        "recovery such as QLoRA trains 16-bit adapters, so it re-introduces precision",
-        "recovery-reintroduces-precision.md",
-    ),
-    Misconception(
-        "a quantized model always generates faster on a CPU",
-        "on CPUs dequantization overhead can eat the speed gain",
-        "memory-bandwidth-decoding.md",
-    ),
-    Misconception(
-        "perplexity catches every quality loss from quantization",
-        "cheap metrics such as perplexity can hide losses on hard tasks",
-        "perplexity-and-kld.md",
-    ),
-    Misconception(
-        "the bit count alone decides the quality of a 4-bit format",
-        "Q4_0 and Q4_K_M are both 4-bit, yet Q4_0 loses much more quality",
-        "llama-cpp-perplexity-kld.md",
-    ),
-    Misconception(
-        "quantization results for LLaMA-2 carry over to LLaMA-3",
-        "LLaMA-3 is more sensitive to quantization, so each model needs its own evaluation",
-        "llama3-vs-llama2-sensitivity.md",
-    ),
-    Misconception(
-        "AWQ picks salient channels by the size of the weights",
-        "AWQ picks salient channels from activation magnitudes",
-        "awq.md",
-    ),
-    Misconception(
-        "calibration-based methods make 4-bit quantization free of any loss",
-        "a calibrated 4-bit model can remain measurably worse than full precision",
-        "rtn-vs-calibration.md",
-    ),
-    Misconception(
-        "single-stream decoding is compute bound, so the size of the weights does not affect speed",
-        "single-stream generation is memory-bandwidth bound: fewer bytes of weights, faster tokens",
-        "memory-bandwidth-decoding.md",
-    ),
-    Misconception(
-        "FP4 is the best choice for 4-bit quantization on a CPU",
-        "FP4 is very slow on CPU in bitsandbytes; NF4 is the one to use",
-        "bitsandbytes-cpu-backend.md",
-    ),
-    Misconception(
-        "bytes per weight gives the full memory needed to run a model",
-        "running a model also needs memory for activations and the key-value cache",
-        "bytes-per-weight.md",
-    ),
-)
+MISCONCEPTIONS_FILE = DATA_DIR / "misconceptions.yaml"
+MISCONCEPTIONS = load_table(MISCONCEPTIONS_FILE, Misconception)  # once, at import
 
 
 # -- the verifier --------------------------------------------------------------------------

@@ -27,15 +27,11 @@ class AdminCog(commands.Cog, name="Admin"):
     def __init__(self, bot: commands.Bot):
         self.bot = bot
 
-    @property
-    def store(self):
-        return self.bot.service.store
-
     @settings.command(name="show", description="This server's tutor settings.")
     async def settings_show(self, interaction: discord.Interaction) -> None:
         async with user_errors(interaction):
             _require_admin(interaction)
-            await reply(interaction, describe(config_for(interaction)))
+            await reply(interaction, describe(await config_for(interaction)))
 
     @settings.command(name="moderators", description="Where flagged answers go, and who reviews.")
     @app_commands.describe(
@@ -69,7 +65,7 @@ class AdminCog(commands.Cog, name="Admin"):
     ) -> None:
         async with user_errors(interaction):
             _require_admin(interaction)
-            allowed = set(config_for(interaction).ask_channel_ids)
+            allowed = set((await config_for(interaction)).ask_channel_ids)
             allowed = allowed | {channel.id} if answer else allowed - {channel.id}
             await self._save(interaction, ask_channel_ids=sorted(allowed))
 
@@ -82,8 +78,8 @@ class AdminCog(commands.Cog, name="Admin"):
             await self._save(interaction, cooldown_s=seconds)
 
     async def _save(self, interaction: discord.Interaction, **changes) -> None:
-        self.store.update_guild_settings(str(interaction.guild_id), **changes)
-        await reply(interaction, "Saved.\n" + describe(config_for(interaction)))
+        stored = await self.bot.service.update_guild_settings(str(interaction.guild_id), **changes)
+        await reply(interaction, "Saved.\n" + describe(GuildConfig.from_stored(stored)))
 
     @app_commands.command(
         name="lab", description="The latest measurements of the model per precision."

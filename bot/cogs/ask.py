@@ -108,7 +108,7 @@ class AskCog(commands.Cog, name="Ask"):
         """Check, queue, defer, wait for the model's turn, respond; errors replace the reply."""
         async with user_errors(interaction):
             text = clean_text(text, self.service.settings.max_question_chars, what=what)
-            config = config_for(interaction)
+            config = await config_for(interaction)
             config.check_channel(interaction.channel)
             user_id = str(interaction.user.id)
             async with self.bot.admission.admit(user_id, config.cooldown_s) as ticket:
@@ -189,7 +189,7 @@ class AskCog(commands.Cog, name="Ask"):
 
     async def press(self, interaction: discord.Interaction, action: str, question_id: int) -> None:
         """A button under an answer, however long ago it was posted."""
-        logged = self.service.store.logged_question(question_id)
+        logged = await self.service.logged_question(question_id)
         if logged is None:
             async with user_errors(interaction):
                 await reply(interaction, "This answer is no longer stored; please ask again.")
@@ -204,31 +204,22 @@ class AskCog(commands.Cog, name="Ask"):
                 await self._rate(interaction, logged.question, helpful=action == "helpful")
 
     async def _rate(self, interaction: discord.Interaction, question: str, helpful: bool) -> None:
-        store, user_id = self.service.store, str(interaction.user.id)
-        if store.has_rated(user_id, question):
+        if not await self.service.rate_answer(str(interaction.user.id), question, helpful):
             await reply(interaction, "You have already rated this answer. Thanks!")
             return
-        store.add_feedback(user_id, question, helpful)
         await reply(interaction, "Thanks for the feedback!")
 
     async def _report(self, interaction: discord.Interaction, logged: LoggedQuestion) -> None:
-        store = self.service.store
         message_id = str(interaction.message.id) if interaction.message else ""
-        review_id = store.review_for_message(message_id) if message_id else None
-        if review_id is not None:
+        review_id, new = await self.service.report_answer(
+            logged, str(interaction.channel_id or ""), message_id
+        )
+        if not new:
             await reply(
                 interaction,
                 f"Thanks: this answer is already with the moderators (review #{review_id}).",
             )
             return
-        review_id = store.add_review(
-            logged.question,
-            logged.answer,
-            logged.user_id,
-            logged.guild_id,
-            str(interaction.channel_id or ""),
-            message_id,
-        )
         await reply(
             interaction, f"Thanks: the moderators will look at this answer (review #{review_id})."
         )

@@ -3,6 +3,7 @@
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -10,7 +11,9 @@ from bot.render import APOLOGY, NO_MENTIONS
 from quiz.engine import QuizError
 from tutor.answer import Asker
 from tutor.errors import AdmissionError, GuardError, ReviewError
-from tutor.storage import Store
+
+if TYPE_CHECKING:
+    from tutor.service import TutorService
 
 log = logging.getLogger("quantutor.bot")
 
@@ -35,10 +38,14 @@ class GuildConfig:
     cooldown_s: int = DEFAULT_COOLDOWN_S
 
     @classmethod
-    def load(cls, store: Store, guild_id: int | None) -> "GuildConfig":
+    async def load(cls, service: "TutorService", guild_id: int | None) -> "GuildConfig":
+        """The server's settings, read through the service (off the event loop)."""
         if guild_id is None:
             return cls()
-        stored = store.guild_settings(str(guild_id))
+        return cls.from_stored(await service.guild_settings(str(guild_id)))
+
+    @classmethod
+    def from_stored(cls, stored: dict) -> "GuildConfig":
         return cls(
             mod_channel_id=stored.get("mod_channel_id"),
             mod_role_id=stored.get("mod_role_id"),
@@ -58,8 +65,8 @@ class GuildConfig:
         raise Refusal(f"On this server I answer questions in {where}. Please ask me there.")
 
 
-def config_for(interaction: discord.Interaction) -> GuildConfig:
-    return GuildConfig.load(interaction.client.service.store, interaction.guild_id)
+async def config_for(interaction: discord.Interaction) -> GuildConfig:
+    return await GuildConfig.load(interaction.client.service, interaction.guild_id)
 
 
 def asker_of(interaction: discord.Interaction) -> Asker:

@@ -6,7 +6,6 @@ whose custom_id names the quiz-taker, the bank and the question: only the taker'
 clicks count, and the buttons keep working after a restart (the session is stored).
 """
 
-import asyncio
 import logging
 
 import discord
@@ -81,8 +80,8 @@ class QuizCog(commands.Cog, name="Quiz"):
         self.bot = bot
 
     @property
-    def desk(self) -> QuizDesk:
-        return self.bot.service.quizzes
+    def service(self):
+        return self.bot.service
 
     @quiz.command(name="start", description="Start (or resume) a quiz in your own thread.")
     @app_commands.describe(bank="which question bank (default: lesson)")
@@ -90,7 +89,7 @@ class QuizCog(commands.Cog, name="Quiz"):
     async def quiz_start(self, interaction: discord.Interaction, bank: str = "lesson") -> None:
         async with user_errors(interaction):
             user_id, guild_id = interaction.user.id, _guild(interaction)
-            question = await asyncio.to_thread(self.desk.start, str(user_id), guild_id, bank)
+            question = await self.service.quiz_start(str(user_id), guild_id, bank)
             await interaction.response.defer(ephemeral=True, thinking=True)
             message = {
                 "embed": render.question_embed(question, bank),
@@ -109,7 +108,8 @@ class QuizCog(commands.Cog, name="Quiz"):
     @app_commands.choices(bank=BANK_CHOICES)
     async def quiz_score(self, interaction: discord.Interaction, bank: str = "lesson") -> None:
         async with user_errors(interaction):
-            score = self.desk.score(str(interaction.user.id), _guild(interaction), bank)
+            user_id = str(interaction.user.id)
+            score = await self.service.quiz_score(user_id, _guild(interaction), bank)
             if score is None:
                 text = f"You have not finished a **{bank}** quiz here yet: try /quiz start."
             else:
@@ -124,7 +124,7 @@ class QuizCog(commands.Cog, name="Quiz"):
     @app_commands.choices(bank=BANK_CHOICES)
     async def quiz_leaderboard(self, interaction: discord.Interaction, bank: str = "lesson"):
         async with user_errors(interaction):
-            board = self.desk.leaderboard(_guild(interaction), bank)
+            board = await self.service.quiz_leaderboard(_guild(interaction), bank)
             if not board:
                 await reply(interaction, f"No one has finished a **{bank}** quiz here yet.")
                 return
@@ -148,7 +148,7 @@ class QuizCog(commands.Cog, name="Quiz"):
             if choice != FREE_TEXT:
                 await self.grade(interaction, bank, question_id, choice)
                 return
-            current = self.desk.current(str(taker), _guild(interaction), bank)
+            current = await self.service.quiz_current(str(taker), _guild(interaction), bank)
             number = current.number if current else 0
             await interaction.response.send_modal(FreeTextModal(self, bank, question_id, number))
 
@@ -158,8 +158,8 @@ class QuizCog(commands.Cog, name="Quiz"):
         """Grade, show the result in place of the question, then the next question or the end."""
         async with user_errors(interaction):
             user_id = interaction.user.id
-            turn = await asyncio.to_thread(
-                self.desk.answer, str(user_id), _guild(interaction), bank, question_id, answer
+            turn = await self.service.quiz_answer(
+                str(user_id), _guild(interaction), bank, question_id, answer
             )
             await interaction.response.edit_message(
                 embed=render.result_embed(turn.result),

@@ -31,7 +31,8 @@ BUTTON_LOOKS = {
     "reject": ("Reject", "🚫", discord.ButtonStyle.danger),
     "correct": ("Correct", "✏️", discord.ButtonStyle.primary),
 }
-LIST_LIMIT = 20
+LIST_LIMIT = 20  # pending items /review list shows
+PENDING_LIMIT = 500  # pending items it counts
 
 
 class ReviewButton(
@@ -104,7 +105,7 @@ class ReviewCog(commands.Cog, name="Review"):
         The learner has their answer by now, so a failure here is logged, never shown.
         """
         try:
-            self.service.store.set_review_message(
+            await self.service.set_review_message(
                 review_id, str(message.channel.id), str(message.id)
             )
             await self.notify(guild, review_id)
@@ -115,12 +116,12 @@ class ReviewCog(commands.Cog, name="Review"):
         """Post the item to the server's moderators' channel; a failure here only logs."""
         if guild is None:
             return
-        config = GuildConfig.load(self.service.store, guild.id)
+        config = await GuildConfig.load(self.service, guild.id)
         channel = guild.get_channel(config.mod_channel_id) if config.mod_channel_id else None
         if channel is None:
             log.info("review #%s queued; server %s has no moderators' channel", review_id, guild.id)
             return
-        content, embed = render.review_post(self.service.store.get_review(review_id), reported_by)
+        content, embed = render.review_post(await self.service.get_review(review_id), reported_by)
         try:
             await channel.send(
                 content,
@@ -136,12 +137,8 @@ class ReviewCog(commands.Cog, name="Review"):
     @review.command(name="list", description="Pending review items on this server.")
     async def review_list(self, interaction: discord.Interaction) -> None:
         async with user_errors(interaction):
-            require_moderator(interaction, config_for(interaction))
-            pending = [
-                r
-                for r in self.service.store.list_reviews("pending", limit=500)
-                if r.guild_id == str(interaction.guild_id)
-            ]
+            require_moderator(interaction, await config_for(interaction))
+            pending = await self.service.pending_reviews(str(interaction.guild_id), PENDING_LIMIT)
             if not pending:
                 await reply(interaction, "The review queue is empty. 🎉")
                 return
@@ -157,8 +154,8 @@ class ReviewCog(commands.Cog, name="Review"):
     @app_commands.describe(id="the item's number, from /review list")
     async def review_show(self, interaction: discord.Interaction, id: int) -> None:
         async with user_errors(interaction):
-            require_moderator(interaction, config_for(interaction))
-            item = self._item_here(interaction, id)
+            require_moderator(interaction, await config_for(interaction))
+            item = await self._item_here(interaction, id)
             content, embed = render.review_post(item)
             if item.status != "pending":
                 content += f"\n{render.decision_line(item, item.moderator or '?')}"
@@ -171,8 +168,8 @@ class ReviewCog(commands.Cog, name="Review"):
     async def press(self, interaction: discord.Interaction, action: str, review_id: int) -> None:
         """A moderator's button: approve or reject at once; correct opens a form."""
         async with user_errors(interaction):
-            require_moderator(interaction, config_for(interaction))
-            item = self._item_here(interaction, review_id)
+            require_moderator(interaction, await config_for(interaction))
+            item = await self._item_here(interaction, review_id)
             if item.status != "pending":
                 raise ReviewError(
                     f"Review item #{review_id} was already {item.status} by {item.moderator}; "
@@ -197,8 +194,8 @@ class ReviewCog(commands.Cog, name="Review"):
     async def correct(self, interaction: discord.Interaction, review_id: int, text: str) -> None:
         """The correction form: the text becomes a moderator-verified source (re-indexed)."""
         async with user_errors(interaction):
-            require_moderator(interaction, config_for(interaction))
-            self._item_here(interaction, review_id)
+            require_moderator(interaction, await config_for(interaction))
+            await self._item_here(interaction, review_id)
             await interaction.response.defer()
             decided = await asyncio.to_thread(
                 self.service.resolve_review,
@@ -231,9 +228,9 @@ class ReviewCog(commands.Cog, name="Review"):
         except discord.HTTPException as error:
             log.info("review #%s: original answer not reachable (%s)", review.id, error)
 
-    def _item_here(self, interaction: discord.Interaction, review_id: int) -> Review:
+    async def _item_here(self, interaction: discord.Interaction, review_id: int) -> Review:
         """The item, if it belongs to this server; others' items do not exist here."""
-        item = self.service.store.get_review(review_id)
+        item = await self.service.get_review(review_id)
         if item.guild_id != str(interaction.guild_id):
             raise ReviewError(f"There is no review item #{review_id} on this server.")
         return item

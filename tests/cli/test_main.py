@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def quantutor(*args, stdin="", settings=None, timeout=300):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "QUANTUTOR_DATA_DIR": str(settings.data_dir)}
@@ -18,6 +20,7 @@ def quantutor(*args, stdin="", settings=None, timeout=300):
     )
 
 
+@pytest.mark.model  # the command it starts loads the real model and answers
 def test_ask_json_answers_each_line_and_reports_a_bad_one_without_stopping(settings):
     result = quantutor(
         "ask", "--json", "-", stdin="What is NF4?\n\nWhat is GPTQ?\n", settings=settings

@@ -1,8 +1,17 @@
-"""Answers through the real service: real index, real model, real store."""
+"""Answers through the real service: real index, real model, real store; and the store
+kept off the event loop (real index and store, the fake model)."""
+
+import threading
 
 import pytest
 
-from tutor.errors import GuardError
+from tutor.answer import Asker
+from tutor.errors import GuardError, ReviewError
+from tutor.quizzes import QuizDesk
+from tutor.storage import Store
+
+FLAGGED = "Is every 4-bit model as good as the original?"
+OVERBROAD = "Every 4-bit model is always exactly as accurate as its original in every task [1]."
 
 
 async def test_an_answer_leads_with_cited_source_sentences(service):
@@ -54,3 +63,124 @@ async def test_bad_questions_get_a_clear_message(service, question):
     with pytest.raises(GuardError) as caught:
         await service.ask(question)
     assert "question" in str(caught.value)
+
+
+# -- the store off the event loop -----------------------------------------------------
+
+
+class RecordingStore:
+    """A real store that notes, for every call, the method and the thread that made it."""
+
+    def __init__(self, store: Store):
+        self.real = store
+        self.calls: list[tuple[str, int]] = []
+
+    def __getattr__(self, name):
+        attribute = getattr(self.real, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            self.calls.append((name, threading.get_ident()))
+            return attribute(*args, **kwargs)
+
+        return call
+
+    def called(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def on_thread(self, thread: int) -> list[str]:
+        return [name for name, ident in self.calls if ident == thread]
+
+
+@pytest.fixture
+def recorded(fake_service, tmp_path):
+    """The fake-model service over a fresh real store that records who calls it."""
+    kept = fake_service.store, fake_service.quizzes
+    store = RecordingStore(Store(tmp_path / "recorded.sqlite3"))
+    fake_service.store, fake_service.quizzes = store, QuizDesk(store)
+    yield fake_service, store
+    fake_service.store, fake_service.quizzes = kept
+    store.real.close()
+
+
+async def test_each_store_method_of_the_service_runs_off_the_event_loop(recorded):
+    service, store = recorded
+    loop_thread = threading.get_ident()
+    answer = {"question": "What is NF4?", "model": "m", "quantization": "nf4"}
+    question_id = store.real.log_question("42", "g", "What is NF4?", False, answer)
+
+    async def off_loop(call, *names):
+        store.calls.clear()
+        result = await call
+        assert store.called() and set(names) <= set(store.called())
+        assert store.on_thread(loop_thread) == []
+        return result
+
+    logged = await off_loop(service.logged_question(question_id), "logged_question")
+    assert logged.question == "What is NF4?" and logged.answer == answer
+    assert await off_loop(service.rate_answer("7", "What is NF4?", True), "has_rated")
+    assert not await off_loop(service.rate_answer("7", "What is NF4?", False), "has_rated")
+    assert store.real.export_user("7")["feedback"][0]["helpful"] == 1  # the first rating
+    review_id, new = await off_loop(
+        service.report_answer(logged, "c", "555"), "review_for_message", "add_review"
+    )
+    assert new and await service.report_answer(logged, "c", "555") == (review_id, False)
+    await off_loop(service.set_review_message(review_id, "c2", "556"), "set_review_message")
+    review = await off_loop(service.get_review(review_id), "get_review")
+    assert (review.guild_id, review.channel_id, review.message_id) == ("g", "c2", "556")
+    with pytest.raises(ReviewError, match="no review item"):
+        await service.get_review(review_id + 100)
+    pending = await off_loop(service.pending_reviews("g", 10), "list_reviews")
+    assert [r.id for r in pending] == [review_id]
+    assert await off_loop(service.guild_settings("g"), "guild_settings") == {}
+    changed = await off_loop(
+        service.update_guild_settings("g", cooldown_s=5), "update_guild_settings"
+    )
+    assert changed == {"cooldown_s": 5} == await service.guild_settings("g")
+
+    first = await off_loop(service.quiz_start("42", "g", "lesson"), "load_quiz", "save_quiz")
+    assert await off_loop(service.quiz_current("42", "g", "lesson"), "load_quiz") == first
+    turn = await off_loop(
+        service.quiz_answer("42", "g", "lesson", first.question_id, "A"), "load_quiz", "save_quiz"
+    )
+    assert turn.next_question.number == 2
+    assert await off_loop(service.quiz_score("42", "g", "lesson"), "quiz_score") is None
+    assert await off_loop(service.quiz_leaderboard("g", "lesson"), "leaderboard") == []
+
+
+async def test_ask_writes_to_the_store_off_the_event_loop(recorded, fake_model, monkeypatch):
+    service, store = recorded
+    monkeypatch.setattr(fake_model, "script", {FLAGGED: OVERBROAD})
+    loop_thread = threading.get_ident()
+    asker = Asker("42", "g", "c")
+
+    answer = await service.ask(FLAGGED, asker)
+    assert answer.flagged and answer.question_id is not None and answer.review_id is not None
+    assert store.called() == ["log_question", "add_review"]
+    assert store.on_thread(loop_thread) == []
+    review = store.real.get_review(answer.review_id)
+    assert review.answer["question_id"] == answer.question_id and review.guild_id == "g"
+
+    store.calls.clear()
+    off_topic = await service.ask("What is the capital of France?", asker)
+    assert off_topic.kind == "off_topic"
+    assert store.called() == ["log_question"] and store.on_thread(loop_thread) == []
+
+
+async def test_a_servers_pending_list_is_not_crowded_out_by_other_servers(recorded):
+    service, store = recorded
+    with store.real._transaction() as db:  # 600 older items, all from another server
+        for n in range(600):
+            db.execute(
+                "INSERT INTO reviews (question, answer_json, user_id, guild_id, model,"
+                " quantization, created_at) VALUES (?, '{}', '1', 'elsewhere', 'm', 'nf4', ?)",
+                (f"question {n}", float(n)),
+            )
+    ours = [store.real.add_review(f"ours {n}", {"model": "m"}, "7", "ours") for n in range(3)]
+    store.real.resolve_review(ours[1], "approved", "mod")
+
+    pending = await service.pending_reviews("ours", 500)
+    assert [r.id for r in pending] == [ours[0], ours[2]]  # oldest first, decided ones gone
+    assert [r.id for r in await service.pending_reviews("ours", 1)] == [ours[0]]
+    assert len(await service.pending_reviews("elsewhere", 500)) == 500

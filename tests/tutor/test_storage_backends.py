@@ -47,6 +47,24 @@ def test_a_review_is_decided_once_and_ids_count_up(store):
     assert store.get_review(first).created_at > 1.7e9  # full-precision timestamps
 
 
+def test_one_servers_pending_items_are_chosen_in_sql_past_other_servers_older_ones(store):
+    with store._transaction() as db:  # 501 older pending items, all from another server
+        for n in range(501):
+            db.execute(
+                "INSERT INTO reviews (question, answer_json, user_id, guild_id, model,"
+                " quantization, created_at) VALUES (?, '{}', '1', 'elsewhere', 'm', 'nf4', ?)",
+                (f"question {n}", float(n)),
+            )
+    ours = [store.add_review(f"ours {n}", {"model": "m"}, "7", "ours") for n in range(3)]
+    store.resolve_review(ours[1], "rejected", "mod")
+
+    assert [r.id for r in store.list_reviews("pending", 500, guild_id="ours")] == [ours[0], ours[2]]
+    assert [r.id for r in store.list_reviews("pending", 1, guild_id="ours")] == [ours[0]]
+    assert [r.id for r in store.list_reviews(None, 2, guild_id="ours")] == [ours[2], ours[1]]
+    everyone = store.list_reviews("pending", 500)
+    assert len(everyone) == 500 and {r.guild_id for r in everyone} == {"elsewhere"}
+
+
 def test_a_failed_action_leaves_nothing_half_done(store):
     review_id = store.add_review("q", {"model": "m"}, "42")
     with pytest.raises(RuntimeError), store._transaction() as db:

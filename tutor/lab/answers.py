@@ -1,7 +1,7 @@
 """The labelled answer benchmark, shared by bench/answer_eval.py and the lab.
 
-Questions (bench/data/questions.jsonl: question, key_fact regex, source document) go
-through `quantutor ask --json -` exactly as a user's would.
+Questions (tutor/lab/data/questions.jsonl, shipped with the package: question, key_fact
+regex, source document) go through `quantutor ask --json -` exactly as a user's would.
 """
 
 import json
@@ -9,18 +9,39 @@ import os
 import re
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
+from typing import ClassVar
 
-QUESTIONS_FILE = Path(__file__).resolve().parents[2] / "bench" / "data" / "questions.jsonl"
+from tutor.curated import Entry, Regex, SourceDoc, Text, load_table
+
+QUESTIONS_FILE = Path(__file__).parent / "data" / "questions.jsonl"
+
+
+class BenchQuestion(Entry):
+    """A labelled question: the answer should state `key_fact` (a case-insensitive regex)
+    and cite `source`."""
+
+    table: ClassVar[str] = "questions"  # in a YAML table; the packaged one is JSON Lines
+    key: ClassVar[str] = "question"
+
+    question: Text
+    key_fact: Regex
+    source: SourceDoc
+
+
+@cache
+def _packaged_questions() -> tuple[BenchQuestion, ...]:
+    return load_table(QUESTIONS_FILE, BenchQuestion)
 
 
 def load_questions(limit: int | None = None) -> list[dict]:
-    """The labelled questions, or an empty list where the benchmark data is not installed."""
-    if not QUESTIONS_FILE.is_file():
-        return []
-    lines = [line for line in QUESTIONS_FILE.read_text().splitlines() if line.strip()]
-    questions = [json.loads(line) for line in lines]
-    return questions[:limit] if limit else questions
+    """The labelled questions (the first `limit`), as dicts: question, key_fact, source.
+
+    They ship with the package, so a missing or invalid file raises CuratedError.
+    """
+    questions = _packaged_questions()
+    return [q.model_dump() for q in (questions[:limit] if limit else questions)]
 
 
 def ask_all(questions: list[dict], **settings: str) -> list[dict]:

@@ -11,30 +11,42 @@ import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
 from knowledge.documents import PACKAGED_SOURCES, Document, load_documents
 from quiz.bank import load_bank
-from tutor.errors import LabError
+from tutor.curated import Entry, SourceDoc, load_table
+from tutor.errors import CuratedError, LabError
 from tutor.lab.report import LabSetup
 from tutor.runtime.base import MeasuredModel
 
-# The evaluation text: these knowledge-base documents, in name order, cut at eval_tokens.
-# A fixed list, so that adding a source does not move every figure.
-EVAL_DOCUMENTS = (
-    "awq.md",
-    "bytes-per-weight.md",
-    "gptq.md",
-    "llm-int8-outliers.md",
-    "memory-bandwidth-decoding.md",
-    "perplexity-and-kld.md",
-    "qlora-nf4-double-quant.md",
-    "rtn-vs-calibration.md",
-    "smoothquant.md",
-    "weight-only-vs-w8a8.md",
-)
+
+class EvalDocument(Entry):
+    """One document of the evaluation text (tutor/lab/data/eval_documents.yaml). The text is
+    these knowledge-base documents, in name order, cut at eval_tokens: a fixed list, so that
+    adding a source does not move every figure."""
+
+    table: ClassVar[str] = "eval_documents"
+    key: ClassVar[str] = "doc_id"
+
+    doc_id: SourceDoc
+
+
+EVAL_DOCUMENTS_FILE = Path(__file__).parent / "data" / "eval_documents.yaml"
+
+
+@cache
+def eval_document_ids() -> frozenset[str]:
+    """The evaluation documents' doc_ids, read and checked once."""
+    try:
+        entries = load_table(EVAL_DOCUMENTS_FILE, EvalDocument)
+    except CuratedError as error:
+        raise LabError(f"the evaluation documents: {error}") from error
+    return frozenset(entry.doc_id for entry in entries)
 
 
 QUIZ_BANK = "lesson"
@@ -42,9 +54,11 @@ QUIZ_BANK = "lesson"
 
 def eval_documents() -> list[Document]:
     documents, _ = load_documents([(PACKAGED_SOURCES, "curated")])
-    chosen = [doc for doc in documents if doc.doc_id in EVAL_DOCUMENTS]
-    if not chosen:
-        raise LabError(f"none of the evaluation documents is in {PACKAGED_SOURCES}")
+    wanted = eval_document_ids()
+    chosen = [doc for doc in documents if doc.doc_id in wanted]
+    missing = sorted(wanted - {doc.doc_id for doc in chosen})
+    if missing:
+        raise LabError(f"evaluation documents not in {PACKAGED_SOURCES}: {', '.join(missing)}")
     return chosen
 
 

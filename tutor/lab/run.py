@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tutor.errors import LabError
+from tutor.errors import CuratedError, LabError
 from tutor.lab.answers import ask_all, key_fact_drafted, key_fact_found, load_questions
 from tutor.lab.isolated import QUALITY_STEPS, measure_isolated
 from tutor.lab.measure import QUIZ_BANK, eval_digest, eval_documents, load_reference
@@ -113,9 +113,10 @@ def run_lab(
 
 def _with_answer_recall(settings: Settings, result: PrecisionResult, limit: int) -> PrecisionResult:
     """The answer benchmark's key-fact recall with the whole tutor at this precision."""
-    questions = load_questions(limit)
-    if not questions:  # installed without the benchmark data
-        return result
+    try:
+        questions = load_questions(limit)  # shipped in the package: missing is an error
+    except CuratedError as error:
+        raise LabError(f"the answer benchmark's questions: {error}") from error
     print(f"Answer benchmark at {result.label}: {len(questions)} questions...", file=sys.stderr)
     runtime = (
         {"runtime": "llamacpp"}

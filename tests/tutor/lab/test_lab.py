@@ -4,14 +4,16 @@ import json
 
 import pytest
 import torch
-from tiny_model import tiny_llama
 
+from tests.helpers.tiny_model import tiny_llama
 from tutor.lab.chart import draw_chart
 from tutor.lab.measure import choose_option, eval_ids, score_text
 from tutor.lab.report import LabSetup
 from tutor.lab.run import run_lab
 from tutor.runtime.transformers import load_model
 from tutor.settings import load_settings
+
+pytestmark = pytest.mark.model  # a tiny random Llama, loaded by transformers
 
 # Small enough to keep the file fast, large enough for several windows and decode steps.
 QUICK = LabSetup(

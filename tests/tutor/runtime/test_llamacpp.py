@@ -32,6 +32,7 @@ def question(text: str, max_new_tokens: int = 24, **options) -> GenerationReques
 
 
 @needs_llamacpp
+@pytest.mark.model  # loads the real model
 def test_it_generates_streams_and_stops_at_the_token_limit(gguf):
     pieces = []
     generation = gguf.generate_batch([question("What is int8?", 16, on_text=pieces.append)])[0]
@@ -40,6 +41,7 @@ def test_it_generates_streams_and_stops_at_the_token_limit(gguf):
 
 
 @needs_llamacpp
+@pytest.mark.model  # loads the real model
 def test_greedy_generation_is_repeatable(gguf):
     first = gguf.generate_batch([question("Explain NF4 in one sentence.")])[0]
     again = gguf.generate_batch([question("Explain NF4 in one sentence.")])[0]
@@ -47,6 +49,7 @@ def test_greedy_generation_is_repeatable(gguf):
 
 
 @needs_llamacpp
+@pytest.mark.model  # loads the real model
 def test_a_cancelled_or_timed_out_request_stops(gguf):
     cancelled = question("Explain quantization in detail.", 200)
     cancelled.on_text = lambda _: cancelled.cancelled.set()
@@ -57,6 +60,7 @@ def test_a_cancelled_or_timed_out_request_stops(gguf):
 
 
 @needs_llamacpp
+@pytest.mark.model  # loads the real model
 def test_its_logits_match_the_bf16_model_it_was_converted_from(gguf, settings):
     """The bf16 folder is the Q4_1 GGUF widened, so both must predict nearly alike;
     a misaligned position would show as a large divergence."""
@@ -69,6 +73,7 @@ def test_its_logits_match_the_bf16_model_it_was_converted_from(gguf, settings):
 
 
 @needs_llamacpp
+@pytest.mark.model  # loads the real model
 async def test_the_tutor_answers_with_it(settings):
     from tutor.service import TutorService
 

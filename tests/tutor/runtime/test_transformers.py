@@ -14,6 +14,7 @@ from tutor.runtime.worker import ModelWorker
 
 
 @pytest.mark.parametrize("quantization", ["nf4", "int8", "none"])
+@pytest.mark.model  # loads the real model
 def test_each_precision_loads_and_generates(settings, quantization):
     loaded = load_model("packaged", quantization, settings.cache_dir)
     assert loaded.quantization == quantization
@@ -30,12 +31,14 @@ def test_each_precision_loads_and_generates(settings, quantization):
     assert generation.text.strip()
 
 
+@pytest.mark.model  # loads the real model
 def test_nf4_is_less_than_half_the_bf16_footprint(settings):
     bf16 = load_model("packaged", "none", settings.cache_dir).footprint_bytes
     nf4 = load_model("packaged", "nf4", settings.cache_dir).footprint_bytes
     assert nf4 <= 0.45 * bf16
 
 
+@pytest.mark.model  # loads the real model
 def test_the_conversion_is_reused(settings):
     folder = convert_packaged(settings.cache_dir)
     started = time.perf_counter()
@@ -44,6 +47,7 @@ def test_the_conversion_is_reused(settings):
     assert (folder / "model.safetensors").is_file()
 
 
+@pytest.mark.model  # loads the real model
 def test_an_interrupted_conversion_leaves_nothing_half_written(tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -5,11 +5,13 @@ import threading
 import time
 
 import pytest
-from tiny_model import tiny_llama
 
+from tests.helpers.tiny_model import tiny_llama
 from tutor.runtime.base import GenerationCancelled, GenerationRequest, GenerationTimeout
 from tutor.runtime.transformers import LoadedModel
 from tutor.runtime.worker import ModelWorker
+
+pytestmark = pytest.mark.model  # a tiny random Llama, loaded by transformers
 
 QUESTIONS = [
     "What is int8?",

@@ -1,28 +1,49 @@
-"""/ask, /explain, /nextsteps and the answer's buttons, through the cogs and the real tutor."""
+"""/ask, /explain, /nextsteps, the answer's buttons and the streamed draft, through the cog
+and the real tutor around the scripted model; bad input to the commands is refused."""
 
+import asyncio
 import logging
 import sqlite3
 import time
 
 import discord.ext.test as dpytest
 import pytest
-from bot_fakes import (
+
+from bot import render
+from bot.cogs.ask import BUTTON_LOOKS, EDIT_INTERVAL_S, AnswerButton, DraftStream
+from bot.main import build_bot
+from tests.helpers.bad_inputs import BAD_QUESTIONS, LIVE_PING
+from tests.helpers.discord_fakes import (
     assert_no_pings,
     button_for,
     channel_named,
     fake_message,
+    from_learner,
     interaction_for,
     long_answer,
     member_named,
+    private_reply,
+    sent,
     texts,
 )
-
-from bot import render
-from bot.cogs.ask import BUTTON_LOOKS, EDIT_INTERVAL_S, AnswerButton
-from bot.main import build_bot
+from tutor import rag
 from tutor.admission import Admission
+from tutor.guard import clean_text
 
 FLAGGED_QUESTION = "Is int8 always lossless for every model?"
+# Two sentences the verifier cannot back (the sources say "typically, not always"), one
+# word a token: at 0.1 s a token the draft streams for about 1.5 s, over two edit intervals.
+FLAGGED_DRAFT = (
+    "int8 quantization is always lossless for every model [1]. "
+    "It never changes a single answer [1]."
+)
+STEPS_DETAIL = "My 4-bit model got worse at long reasoning tasks"
+STEPS_DRAFT = (
+    "Step 1: Re-run the long reasoning tasks with the model in int8 and compare the answers.\n"
+    "Risk 1: int8 is typically, not always, lossless, so some drop can remain.\n"
+    "Step 2: Try a larger model in 4-bit for the reasoning tasks.\n"
+    "Risk 2: A larger model needs more memory than your hardware may have."
+)
 
 
 def ask_cog(bot):
@@ -40,9 +61,9 @@ def button_ids(view) -> list[str]:
     return [button.item.custom_id for button in view.children]
 
 
-def stored_answer(service, answer, user_id: str = "1") -> int:
+def stored_answer(fake_service, answer, user_id: str = "1") -> int:
     """The answer as the tutor logs it: the id its buttons carry."""
-    return service.store.log_question(user_id, "", answer.question, False, answer.to_dict())
+    return fake_service.store.log_question(user_id, "", answer.question, False, answer.to_dict())
 
 
 async def press(bot, action: str, question_id: int, interaction) -> None:
@@ -60,7 +81,11 @@ def streamed_edit_times(interaction, times):
     ]
 
 
-async def test_ask_defers_streams_then_replies_with_cited_sources_and_buttons(bot, service):
+async def test_ask_defers_streams_then_replies_with_cited_sources_and_buttons(
+    bot, fake_service, fake_model, script_draft, monkeypatch
+):
+    script_draft(FLAGGED_QUESTION, FLAGGED_DRAFT)
+    monkeypatch.setattr(fake_model, "token_delay_s", 0.1)
     interaction = interaction_for(bot, member_named("learner"), channel_named("general"))
     times = []
     original_edit = interaction.edit_original_response.side_effect
@@ -74,8 +99,11 @@ async def test_ask_defers_streams_then_replies_with_cited_sources_and_buttons(bo
     interaction.response.defer.assert_awaited_once_with(thinking=True)
     streamed = streamed_edit_times(interaction, times)
     assert streamed, "the draft was not streamed"
+    assert len(streamed) >= 2, "a draft longer than an edit interval was shown only once"
     gaps = [b - a for a, b in zip(streamed, streamed[1:])]
     assert all(gap >= EDIT_INTERVAL_S * 0.9 for gap in gaps), gaps
+    previews = [c.kwargs["content"] for c in interaction.edit_original_response.await_args_list]
+    assert any("int8 quantization is always" in p for p in previews if render.DRAFTING in p)
 
     final = final_call(interaction)
     content = final.args[0] if final.args else final.kwargs["content"]
@@ -89,23 +117,24 @@ async def test_ask_defers_streams_then_replies_with_cited_sources_and_buttons(bo
     assert labels == ["Helpful", "Not helpful", "Explain simpler", "Report to moderators"]
     assert view.timeout is None  # the buttons never expire
     question_id = int(button_ids(view)[0].rsplit(":", 1)[1])
-    logged = service.store.logged_question(question_id)
+    logged = fake_service.store.logged_question(question_id)
     assert logged.question == FLAGGED_QUESTION
     assert_no_pings(interaction)
 
-    # This answer is flagged (greedy decoding is deterministic): it went to the moderators,
-    # with the message to post the outcome back to.
+    # The draft says "always lossless", which no source backs: the answer is flagged and
+    # went to the moderators, with the message to post the outcome back to.
     assert logged.answer["flagged"]
-    review = next(r for r in service.store.list_reviews(limit=100) if r.question == logged.question)
+    reviews = fake_service.store.list_reviews(limit=100)
+    review = next(r for r in reviews if r.question == logged.question)
     assert review.message_id and review.channel_id == str(channel_named("general").id)
     posted = dpytest.get_message()
     assert posted.channel == channel_named("moderators")
     assert f"Review #{review.id}" in posted.content
 
 
-async def test_feedback_buttons_store_one_rating_per_member(bot, service, settings):
+async def test_feedback_buttons_store_one_rating_per_member(bot, fake_service, settings):
     answer = long_answer(6)
-    question_id = stored_answer(service, answer)
+    question_id = stored_answer(fake_service, answer)
     clicks = [interaction_for(bot, member_named("classmate"), channel_named("general"))]
     clicks.append(interaction_for(bot, member_named("classmate"), channel_named("general")))
     await press(bot, "helpful", question_id, clicks[0])
@@ -120,16 +149,16 @@ async def test_feedback_buttons_store_one_rating_per_member(bot, service, settin
     assert rows == [(str(member_named("classmate").id), 1)]
 
 
-async def test_report_queues_the_answer_for_the_moderators_once(bot, service):
+async def test_report_queues_the_answer_for_the_moderators_once(bot, fake_service):
     answer = long_answer(6)
-    question_id = stored_answer(service, answer, str(member_named("learner").id))
+    question_id = stored_answer(fake_service, answer, str(member_named("learner").id))
     answer_message = fake_message(channel_named("general"))
     first = interaction_for(
         bot, member_named("classmate"), channel_named("general"), message=answer_message
     )
     await press(bot, "report", question_id, first)
-    review_id = service.store.review_for_message(str(answer_message.id))
-    review = service.store.get_review(review_id)
+    review_id = fake_service.store.review_for_message(str(answer_message.id))
+    review = fake_service.store.get_review(review_id)
     assert (review.status, review.question) == ("pending", answer.question)
     assert review.user_id == str(member_named("learner").id)  # the asker, not the reporter
     assert len(review.answer["sentences"]) == 6  # the answer as it was given
@@ -145,31 +174,37 @@ async def test_report_queues_the_answer_for_the_moderators_once(bot, service):
     assert dpytest.verify().message().nothing()
 
 
-async def test_explain_simpler_answers_the_same_question_in_explain_mode(bot, service, monkeypatch):
+async def test_explain_simpler_answers_the_same_question_in_explain_mode(
+    bot, fake_service, fake_model, monkeypatch
+):
     answer = long_answer(2)
     answer.question = "What is NF4?"
-    question_id = stored_answer(service, answer)
+    question_id = stored_answer(fake_service, answer)
     interaction = interaction_for(bot, member_named("classmate"), channel_named("general"))
     calls = []
-    real_ask = service.ask
+    real_ask = fake_service.ask
 
     async def spy(question, asker, on_text=None, mode="answer"):
         calls.append((question, mode))
         return await real_ask(question, asker, on_text=on_text, mode=mode)
 
-    monkeypatch.setattr(service, "ask", spy)
+    monkeypatch.setattr(fake_service, "ask", spy)
+    asked_before = len(fake_model.requests)
     await press(bot, "simpler", question_id, interaction)
     assert calls == [("What is NF4?", "explain")]
+    [request] = fake_model.requests[asked_before:]  # the model was given the explain prompt
+    assert request.messages[0]["content"] == rag.SYSTEM_PROMPTS["explain"]
+    assert request.messages[-1]["content"].endswith("Question: What is NF4?")
     assert "NF4" in "\n".join(texts(interaction))
     assert_no_pings(interaction)
 
 
 async def test_answer_buttons_work_after_a_restart_and_after_the_asker_is_forgotten(
-    bot, service, settings
+    bot, fake_service, settings
 ):
     answer = long_answer(2)
-    question_id = stored_answer(service, answer, "forget-me")
-    restarted = build_bot(service, settings)  # a new process: nothing in memory but setup_hook
+    question_id = stored_answer(fake_service, answer, "forget-me")
+    restarted = build_bot(fake_service, settings)  # a new process: nothing in memory but setup_hook
     await restarted.setup_hook()
     assert AnswerButton in restarted._connection._view_store._dynamic_items.values()
     restarted.http, restarted._connection = bot.http, bot._connection  # the same (fake) Discord
@@ -177,7 +212,7 @@ async def test_answer_buttons_work_after_a_restart_and_after_the_asker_is_forgot
     await press(restarted, "helpful", question_id, interaction)
     assert "Thanks for the feedback" in interaction.response.send_message.await_args.args[0]
 
-    service.store.forget_user("forget-me")
+    fake_service.store.forget_user("forget-me")
     interaction = interaction_for(restarted, member_named("classmate"), channel_named("general"))
     await press(restarted, "report", question_id, interaction)
     assert "no longer stored" in interaction.response.send_message.await_args.args[0]
@@ -192,13 +227,16 @@ async def test_explain_command_answers_in_plain_words(bot):
     assert_no_pings(interaction)
 
 
-async def test_nextsteps_gives_two_steps_each_with_a_risk(bot):
+async def test_nextsteps_gives_two_steps_each_with_a_risk(bot, script_draft):
+    script_draft(STEPS_DETAIL, STEPS_DRAFT)
     interaction = interaction_for(bot, member_named("learner"), channel_named("general"))
-    detail = "My 4-bit model got worse at long reasoning tasks"
-    await ask_cog(bot).nextsteps.callback(ask_cog(bot), interaction, detail=detail)
+    await ask_cog(bot).nextsteps.callback(ask_cog(bot), interaction, detail=STEPS_DETAIL)
     everything = "\n".join(texts(interaction))
     assert "**Two possible next steps**" in everything
     assert everything.count("Might be wrong because") == 2
+    assert "proposed by the model from the sources" in everything  # the format was followed
+    assert "1. Re-run the long reasoning tasks with the model in int8" in everything
+    assert "Might be wrong because:* A larger model needs more memory" in everything
     assert final_call(interaction).kwargs["embed"].title == "Sources"
     assert_no_pings(interaction)
 
@@ -232,9 +270,9 @@ async def test_a_bad_question_gets_a_private_explanation_and_nothing_is_queued(
     assert bot.admission.waiting == 0
 
 
-async def test_outside_the_allowed_channels_the_bot_points_to_them(bot, service):
+async def test_outside_the_allowed_channels_the_bot_points_to_them(bot, fake_service):
     guild = channel_named("general").guild
-    service.store.update_guild_settings(
+    fake_service.store.update_guild_settings(
         str(guild.id), ask_channel_ids=[channel_named("general").id]
     )
     interaction = interaction_for(bot, member_named("learner"), channel_named("elsewhere"))
@@ -258,11 +296,13 @@ async def test_a_full_queue_tells_the_wait_and_a_busy_user_is_told_too(bot):
     bot.admission.release(busy)
 
 
-async def test_a_failing_model_gets_an_apology_and_a_log_line(bot, service, caplog, monkeypatch):
-    async def broken(*args, **kwargs):
+async def test_a_failing_model_gets_an_apology_and_a_log_line(
+    bot, fake_model, caplog, monkeypatch
+):
+    def broken(messages):
         raise RuntimeError("the model fell over")
 
-    monkeypatch.setattr(service, "ask", broken)
+    monkeypatch.setattr(fake_model, "script", broken)
     interaction = interaction_for(bot, member_named("learner"), channel_named("general"))
     with caplog.at_level(logging.ERROR, logger="quantutor.bot"):
         await ask_cog(bot).ask.callback(ask_cog(bot), interaction, question="What is NF4?")
@@ -272,11 +312,93 @@ async def test_a_failing_model_gets_an_apology_and_a_log_line(bot, service, capl
     assert_no_pings(interaction)
 
 
-async def test_a_slow_model_is_reported_as_such(bot, service, monkeypatch):
-    async def too_slow(*args, **kwargs):
-        raise TimeoutError
-
-    monkeypatch.setattr(service, "ask", too_slow)
+async def test_a_slow_model_is_reported_as_such(
+    bot, fake_service, fake_model, script_draft, monkeypatch
+):
+    # One long sentence at 0.05 s a word: the draft would take 3 s against a 0.2 s limit.
+    script_draft("What is NF4?", " ".join(["NF4"] * 60))
+    monkeypatch.setattr(fake_model, "token_delay_s", 0.05)
+    limited = fake_service.settings.model_copy(update={"generation_timeout_s": 0.2})
+    monkeypatch.setattr(fake_service, "settings", limited)
     interaction = interaction_for(bot, member_named("learner"), channel_named("general"))
     await ask_cog(bot).ask.callback(ask_cog(bot), interaction, question="What is NF4?")
     assert interaction.edit_original_response.await_args.kwargs["content"] == render.TOO_SLOW
+
+
+# -- bad input to the commands: refused privately, before the queue, changing nothing --
+
+
+@pytest.mark.parametrize("command", ["ask", "explain", "nextsteps"])
+@pytest.mark.parametrize("text", BAD_QUESTIONS.values(), ids=BAD_QUESTIONS.keys())
+async def test_bad_text_to_a_command_gets_a_private_refusal_and_no_queue_place(bot, command, text):
+    cog = bot.get_cog("Ask")
+    interaction = from_learner(bot)
+    await getattr(cog, command).callback(cog, interaction, text)
+    interaction.response.defer.assert_not_awaited()  # refused before the queue and the model
+    assert ("limit" if len(text) > 1000 else "empty") in private_reply(interaction)
+    assert_no_pings(interaction)
+
+
+async def test_mentions_and_masked_links_in_a_question_cannot_ping_or_link(bot, script_draft):
+    cog = bot.get_cog("Ask")
+    interaction = from_learner(bot, "classmate")
+    question = (
+        "@everyone <@&123456789012345678> [click me](https://evil.example) "
+        "**how many bytes** does an int8 weight take? @here"
+    )
+    # The model's draft is not cleaned like the question: it repeats the pings and the link,
+    # and its number is wrong, so the answer also goes to the moderators.
+    script_draft(
+        clean_text(question, 1000),
+        "An int8 weight takes 4 bytes @everyone, see [click me](https://evil.example) @here [1].",
+    )
+    await cog.ask.callback(cog, interaction, question)
+    contents = [content or "" for _, content, _ in sent(interaction)]
+    assert "**What the sources say**" in contents[-1] and render.DRAFTING not in contents[-1]
+    assert "An int8 weight takes 4 bytes" in "\n".join(contents)  # the draft was shown
+    assert_no_pings(interaction)
+    for content in contents:
+        assert not LIVE_PING.search(content) and "<@&" not in content
+        assert "[click me](" not in content  # the link is shown as text, escaped
+    assert any(r"\[click me\]\(https://evil.example\)" in content for content in contents)
+    posted = dpytest.get_message()  # the moderators' copy of the flagged answer
+    assert posted.channel == channel_named("moderators")
+    for text in (posted.content, posted.embeds[0].title, posted.embeds[0].description):
+        assert not LIVE_PING.search(text) and "[click me](" not in text
+
+
+# -- the streamed draft: at most one edit an interval, the newest text, nothing after close
+
+
+async def test_edits_are_spaced_and_show_the_newest_draft():
+    edits = []
+
+    async def edit(text):
+        edits.append((time.monotonic(), text))
+
+    stream = DraftStream(edit, interval_s=0.1)
+    for n in range(30):
+        stream.update(f"draft {n}")
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.15)
+    await stream.close()
+    times = [t for t, _ in edits]
+    assert 2 <= len(edits) <= 5
+    assert all(b - a >= 0.095 for a, b in zip(times, times[1:]))
+    assert edits[0][1] == "draft 0" and edits[-1][1] == "draft 29"
+
+
+async def test_nothing_is_edited_after_close():
+    edits = []
+
+    async def edit(text):
+        edits.append(text)
+
+    stream = DraftStream(edit, interval_s=0.05)
+    stream.update("first")
+    await asyncio.sleep(0.01)
+    stream.update("pending")  # waits for its interval
+    await stream.close()
+    stream.update("late")  # e.g. a piece still queued on the loop when the answer came
+    await asyncio.sleep(0.1)
+    assert edits == ["first"]

@@ -1,9 +1,17 @@
 """/settings for administrators, and /lab."""
 
 import discord
-from bot_fakes import assert_no_pings, channel_named, interaction_for, member_named, private_reply
+import pytest
 
 from bot.cogs.admin import NO_LAB
+from tests.helpers.discord_fakes import (
+    assert_no_pings,
+    channel_named,
+    interaction_for,
+    member_named,
+    private_reply,
+)
+from tutor.lab.report import lab_files
 
 ADMIN = discord.Permissions(administrator=True)
 
@@ -18,7 +26,7 @@ def as_admin(bot, permissions=ADMIN):
     )
 
 
-async def test_administrators_set_moderators_channels_and_cooldown(bot, service):
+async def test_administrators_set_moderators_channels_and_cooldown(bot, fake_service):
     cog, guild = admin_cog(bot), channel_named("general").guild
     role = guild.default_role
     await cog.settings_moderators.callback(
@@ -30,7 +38,7 @@ async def test_administrators_set_moderators_channels_and_cooldown(bot, service)
     await cog.settings_cooldown.callback(cog, as_admin(bot), seconds=45)
     shown = as_admin(bot)
     await cog.settings_show.callback(cog, shown)
-    stored = service.store.guild_settings(str(guild.id))
+    stored = fake_service.store.guild_settings(str(guild.id))
     assert stored["mod_channel_id"] == channel_named("moderators").id
     assert stored["mod_role_id"] == role.id
     assert stored["ask_channel_ids"] == [channel_named("general").id]
@@ -42,23 +50,23 @@ async def test_administrators_set_moderators_channels_and_cooldown(bot, service)
     await cog.settings_channel.callback(
         cog, as_admin(bot), channel=channel_named("general"), answer=False
     )
-    assert service.store.guild_settings(str(guild.id))["ask_channel_ids"] == []
+    assert fake_service.store.guild_settings(str(guild.id))["ask_channel_ids"] == []
 
 
-async def test_settings_are_refused_to_members_who_are_not_administrators(bot, service):
+async def test_settings_are_refused_to_members_who_are_not_administrators(bot, fake_service):
     cog, guild = admin_cog(bot), channel_named("general").guild
-    before = service.store.guild_settings(str(guild.id))
+    before = fake_service.store.guild_settings(str(guild.id))
     refused = as_admin(bot, permissions=discord.Permissions(manage_messages=True))
     await cog.settings_cooldown.callback(cog, refused, seconds=1)
     assert "Only server administrators" in private_reply(refused)
-    assert service.store.guild_settings(str(guild.id)) == before
+    assert fake_service.store.guild_settings(str(guild.id)) == before
 
 
-async def test_lab_reports_what_is_available(bot, service, monkeypatch, tmp_path):
+async def test_lab_reports_what_is_available(bot, fake_service, monkeypatch, tmp_path):
     cog = admin_cog(bot)
-    if not hasattr(service, "lab_report"):
-        monkeypatch.setattr(service, "lab_report", lambda: None, raising=False)
-    report = service.lab_report()
+    if not hasattr(fake_service, "lab_report"):
+        monkeypatch.setattr(fake_service, "lab_report", lambda: None, raising=False)
+    report = fake_service.lab_report()
     interaction = interaction_for(bot, member_named("learner"), channel_named("general"))
     await cog.lab.callback(cog, interaction)
     if report is None:
@@ -71,11 +79,20 @@ async def test_lab_reports_what_is_available(bot, service, monkeypatch, tmp_path
         assert interaction.followup.send.await_args.kwargs["files"][0].filename == "lab.png"
 
 
-async def test_lab_shows_the_table_and_the_chart(bot, service, monkeypatch, tmp_path):
-    chart = tmp_path / "lab.png"
+@pytest.fixture
+def lab_report_files(settings):
+    """Where `quantutor lab` writes its latest report (chart, Markdown), removed afterwards."""
+    chart, markdown, _ = lab_files(settings)
+    yield chart, markdown
+    chart.unlink(missing_ok=True)
+    markdown.unlink(missing_ok=True)
+
+
+async def test_lab_shows_the_table_and_the_chart(bot, lab_report_files):
+    chart, markdown = lab_report_files  # as a lab run leaves them
     chart.write_bytes(b"\x89PNG\r\n\x1a\n")
     table = "| precision | MB |\n|---|---|\n" + "\n".join(f"| nf4 | {i} |" for i in range(300))
-    monkeypatch.setattr(service, "lab_report", lambda: (table, chart), raising=False)
+    markdown.write_text(table, encoding="utf-8")
     interaction = interaction_for(bot, member_named("learner"), channel_named("general"))
     await admin_cog(bot).lab.callback(admin_cog(bot), interaction)
     calls = interaction.followup.send.await_args_list

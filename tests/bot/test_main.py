@@ -46,10 +46,10 @@ def test_without_a_token_the_bot_says_what_to_set(command, settings, caplog, mon
 
 
 def test_run_bot_logs_ready_with_timings_and_stops_cleanly_on_sigterm(
-    settings, service, monkeypatch, caplog
+    settings, fake_service, monkeypatch, caplog
 ):
-    monkeypatch.setattr(TutorService, "start", classmethod(lambda cls, settings: service))
-    monkeypatch.setattr(service, "close", lambda: None)  # the session's service stays open
+    monkeypatch.setattr(TutorService, "start", classmethod(lambda cls, settings: fake_service))
+    monkeypatch.setattr(fake_service, "close", lambda: None)  # the session's tutor stays open
 
     async def login(self, token):
         assert token == "a-token"

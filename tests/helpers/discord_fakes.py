@@ -1,13 +1,15 @@
 """Fakes for driving the bot: dpytest's guild for messages, spec'd mocks for interactions.
 
 dpytest drives messages, not interactions: slash commands, buttons and modals are called
-directly with a spec'd Interaction mock whose response, followup and edits are AsyncMocks
-that record what the bot sent.
+directly with an Interaction mock whose response, followup and edits record what the bot
+sent. Every mock is autospecced with spec_set from discord.py's own classes, so a call
+with a parameter the real method lacks, or an attribute the real object lacks, fails.
 """
 
 import itertools
-from unittest.mock import AsyncMock, MagicMock
+from unittest.mock import MagicMock, create_autospec
 
+import aiohttp
 import discord
 import discord.ext.test as dpytest
 
@@ -15,6 +17,11 @@ from tutor.answer import Answer, Sentence, SourceRef
 
 _ids = itertools.count(1_100_000_000_000_000_000)
 SEND_METHODS = ("send_message", "edit_message")
+
+
+def spec_of(cls):
+    """An instance of discord.py's `cls` as an autospec: real signatures, no other attributes."""
+    return create_autospec(cls, spec_set=True, instance=True)
 
 
 def channel_named(name: str) -> discord.TextChannel:
@@ -25,12 +32,17 @@ def member_named(name: str) -> discord.Member:
     return next(m for m in dpytest.get_config().members if m.name == name)
 
 
-def fake_message(channel, *, ephemeral: bool = False) -> MagicMock:
-    message = MagicMock(spec=discord.Message)
+def fake_message(channel, *, ephemeral: bool = False) -> discord.Message:
+    message = spec_of(discord.Message)
     message.id = next(_ids)
     message.channel = channel
     message.flags = discord.MessageFlags(ephemeral=ephemeral)
     return message
+
+
+def http_response(status: int, reason: str) -> aiohttp.ClientResponse:
+    """The HTTP response inside a discord.HTTPException (Forbidden, NotFound)."""
+    return MagicMock(spec_set=aiohttp.ClientResponse, status=status, reason=reason)
 
 
 def interaction_for(
@@ -40,9 +52,9 @@ def interaction_for(
     *,
     permissions: discord.Permissions | None = None,
     message=None,
-) -> MagicMock:
+) -> discord.Interaction:
     """An interaction from `user` in `channel`; `message` is the one whose button was pressed."""
-    interaction = MagicMock(spec=discord.Interaction)
+    interaction = spec_of(discord.Interaction)
     interaction.id = next(_ids)
     interaction.client = bot
     interaction.user = user
@@ -55,16 +67,21 @@ def interaction_for(
     interaction.command = None
     interaction.data = {}
 
-    response = AsyncMock(spec=discord.InteractionResponse)
+    response = spec_of(discord.InteractionResponse)
     answered = ("defer", "send_message", "edit_message", "send_modal")
-    response.is_done = MagicMock(
-        side_effect=lambda: any(getattr(response, name).await_count for name in answered)
+    response.is_done.side_effect = lambda: any(
+        getattr(response, name).await_count for name in answered
     )
     interaction.response = response
-    interaction.followup = AsyncMock(spec=discord.Webhook)
+    interaction.followup = spec_of(discord.Webhook)
     interaction.followup.send.side_effect = lambda *a, **k: fake_message(channel)
-    interaction.edit_original_response = AsyncMock(side_effect=lambda **k: fake_message(channel))
+    interaction.edit_original_response.side_effect = lambda **k: fake_message(channel)
     return interaction
+
+
+def from_learner(bot, name: str = "learner") -> discord.Interaction:
+    """An interaction from the member `name` in #general."""
+    return interaction_for(bot, member_named(name), channel_named("general"))
 
 
 def sent(interaction) -> list[tuple[str, str | None, dict]]:

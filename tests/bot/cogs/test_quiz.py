@@ -1,22 +1,26 @@
-"""/quiz on Discord: a private thread, option buttons for the taker only, Q8 in a form."""
+"""/quiz on Discord: a private thread, option buttons for the taker only, Q8 in a form;
+a refused answer changes nothing."""
 
-from unittest.mock import AsyncMock, MagicMock, patch
+from unittest.mock import patch
 
 import discord
-from bot_fakes import (
-    assert_no_pings,
-    channel_named,
-    fake_message,
-    fill_modal,
-    interaction_for,
-    member_named,
-    private_reply,
-)
 
 from bot.cogs.quiz import NOT_YOURS, FreeTextModal, QuizButton, question_controls
 from bot.main import build_bot
 from quiz.bank import FreeTextQuestion, load_bank
 from quiz.engine import QuestionView
+from tests.helpers.discord_fakes import (
+    assert_no_pings,
+    channel_named,
+    fake_message,
+    fill_modal,
+    from_learner,
+    http_response,
+    interaction_for,
+    member_named,
+    private_reply,
+    spec_of,
+)
 from tutor.quizzes import QuizDesk
 
 
@@ -24,19 +28,21 @@ def quiz_cog(bot):
     return bot.get_cog("Quiz")
 
 
-def a_thread() -> MagicMock:
-    thread = MagicMock(spec=discord.Thread)
+def a_thread() -> discord.Thread:
+    thread = spec_of(discord.Thread)
     thread.mention = "<#1234567890123456789>"
-    thread.send = AsyncMock()
     return thread
 
 
 async def start(bot, user="learner", bank="lesson", thread=None, refuse=False):
+    """/quiz start, with Discord's thread creation (a network call) answered by a fake."""
     interaction = interaction_for(bot, member_named(user), channel_named("general"))
-    create = AsyncMock(return_value=thread or a_thread())
-    if refuse:
-        create.side_effect = discord.Forbidden(MagicMock(status=403), "Missing Access")
-    with patch.object(discord.TextChannel, "create_thread", create):
+    with patch.object(
+        discord.TextChannel, "create_thread", autospec=True, return_value=thread or a_thread()
+    ) as create:
+        if refuse:
+            refused = discord.Forbidden(http_response(403, "Forbidden"), "Missing Access")
+            create.side_effect = refused
         await quiz_cog(bot).quiz_start.callback(quiz_cog(bot), interaction, bank=bank)
     return interaction, create
 
@@ -75,7 +81,7 @@ async def test_without_a_thread_the_quiz_goes_ephemeral(bot):
     assert sent["ephemeral"] is True and sent["embed"].title.startswith("Question 1/")
 
 
-async def test_only_the_quiz_taker_can_answer(bot, service):
+async def test_only_the_quiz_taker_can_answer(bot, fake_service):
     thread = a_thread()
     await start(bot, thread=thread)
     first = buttons(thread.send.await_args.kwargs["view"])[0]
@@ -84,10 +90,10 @@ async def test_only_the_quiz_taker_can_answer(bot, service):
     other.response.edit_message.assert_not_awaited()
     learner = str(member_named("learner").id)
     guild = str(channel_named("general").guild.id)
-    assert service.quizzes.current(learner, guild, "lesson").number == 1
+    assert fake_service.quizzes.current(learner, guild, "lesson").number == 1
 
 
-async def test_a_whole_quiz_with_the_free_text_question_in_a_form(bot, service):
+async def test_a_whole_quiz_with_the_free_text_question_in_a_form(bot, fake_service):
     thread = a_thread()
     await start(bot, user="moderator", thread=thread)
     view = thread.send.await_args.kwargs["view"]
@@ -134,8 +140,8 @@ async def test_a_second_click_on_an_answered_question_is_explained(bot):
     assert "already answered" in private_reply(again)
 
 
-async def test_quiz_buttons_fit_discord_and_are_served_after_a_restart(service, settings):
-    restarted = build_bot(service, settings)
+async def test_quiz_buttons_fit_discord_and_are_served_after_a_restart(fake_service, settings):
+    restarted = build_bot(fake_service, settings)
     await restarted.setup_hook()
     patterns = list(restarted._connection._view_store._dynamic_items)
     for name in QuizDesk.banks():
@@ -156,3 +162,21 @@ async def test_score_before_any_quiz_says_how_to_start(bot):
     interaction = interaction_for(bot, member_named("learner"), channel_named("elsewhere"))
     await quiz_cog(bot).quiz_score.callback(quiz_cog(bot), interaction, bank="deep_dive")
     assert "try /quiz start" in private_reply(interaction)
+
+
+async def test_a_refused_quiz_answer_changes_nothing_and_is_told_privately(bot, fake_service):
+    learner = member_named("learner")
+    guild = str(learner.guild.id)
+    view = fake_service.quizzes.start(str(learner.id), guild, "deep_dive")
+    before = fake_service.store.load_quiz(str(learner.id), guild, "deep_dive")
+    cog = bot.get_cog("Quiz")
+    for question_id, choice, says in [
+        ("no-such-question", "A", "no question"),
+        (view.question_id, "Z", "not an option"),
+        ("'); DROP TABLE quiz_sessions; --", "A", "no question"),
+    ]:
+        interaction = from_learner(bot)
+        await cog.grade(interaction, "deep_dive", question_id, choice)
+        assert says in private_reply(interaction)
+        assert_no_pings(interaction)
+    assert fake_service.store.load_quiz(str(learner.id), guild, "deep_dive") == before

@@ -1,11 +1,16 @@
-"""The moderators' queue on Discord: posts, persistent buttons, permissions, outcomes."""
+"""The moderators' queue on Discord: posts, persistent buttons, permissions, outcomes;
+an unusable correction is refused."""
 
 from unittest.mock import patch
 
 import discord
 import discord.ext.test as dpytest
 import discord.ext.test.backend as dpytest_backend
-from bot_fakes import (
+import pytest
+
+from bot.cogs.review import CorrectionModal, ReviewButton, review_controls
+from bot.main import build_bot
+from tests.helpers.discord_fakes import (
     assert_no_pings,
     button_for,
     channel_named,
@@ -16,15 +21,12 @@ from bot_fakes import (
     private_reply,
     sent,
 )
-
-from bot.cogs.review import CorrectionModal, ReviewButton, review_controls
-from bot.main import build_bot
 from tutor.answer import Answer, Sentence, SourceRef
 
 MODERATOR = discord.Permissions(manage_messages=True)
 
 
-async def flagged_item(service, question: str = "Is NF4 always lossless? @everyone") -> int:
+async def flagged_item(fake_service, question: str = "Is NF4 always lossless? @everyone") -> int:
     """A flagged answer on the fake server, with its original message in #general."""
     general = channel_named("general")
     answer = Answer(
@@ -35,11 +37,11 @@ async def flagged_item(service, question: str = "Is NF4 always lossless? @everyo
         ],
         sources=[SourceRef(1, "QLoRA", "Dettmers et al.", "NF4 is a 4-bit data type.")],
     )
-    review_id = service.store.add_review(
+    review_id = fake_service.store.add_review(
         question, answer.to_dict(), str(member_named("learner").id), str(general.guild.id)
     )
     original = await general.send("the answer", allowed_mentions=discord.AllowedMentions.none())
-    service.store.set_review_message(review_id, str(general.id), str(original.id))
+    fake_service.store.set_review_message(review_id, str(general.id), str(original.id))
     dpytest.get_message()  # the original answer itself
     return review_id
 
@@ -58,8 +60,10 @@ async def click(bot, action, review_id, user="moderator", permissions=MODERATOR)
     return interaction
 
 
-async def test_a_flagged_answer_is_posted_to_the_moderators_with_persistent_buttons(bot, service):
-    review_id = await flagged_item(service)
+async def test_a_flagged_answer_is_posted_to_the_moderators_with_persistent_buttons(
+    bot, fake_service
+):
+    review_id = await flagged_item(fake_service)
     with patch.object(
         discord.TextChannel, "send", autospec=True, side_effect=discord.TextChannel.send
     ) as send:
@@ -76,10 +80,10 @@ async def test_a_flagged_answer_is_posted_to_the_moderators_with_persistent_butt
     assert send.await_args.kwargs["allowed_mentions"].to_dict() == {"parse": []}
 
 
-async def test_approve_resolves_edits_the_post_and_tells_the_original_answer(bot, service):
-    review_id = await flagged_item(service)
+async def test_approve_resolves_edits_the_post_and_tells_the_original_answer(bot, fake_service):
+    review_id = await flagged_item(fake_service)
     interaction = await click(bot, "approve", review_id)
-    assert service.store.get_review(review_id).status == "approved"
+    assert fake_service.store.get_review(review_id).status == "approved"
     edit = interaction.response.edit_message.await_args.kwargs
     assert edit["view"] is None and f"Review #{review_id} approved by moderator" in edit["content"]
     outcome = dpytest.get_message()
@@ -88,51 +92,51 @@ async def test_approve_resolves_edits_the_post_and_tells_the_original_answer(bot
     assert_no_pings(interaction)
 
 
-async def test_a_second_click_on_a_resolved_item_changes_nothing(bot, service):
-    review_id = await flagged_item(service)
+async def test_a_second_click_on_a_resolved_item_changes_nothing(bot, fake_service):
+    review_id = await flagged_item(fake_service)
     await click(bot, "reject", review_id)
     dpytest.get_message()  # the outcome under the original answer
     second = await click(bot, "approve", review_id, user="classmate")
     assert "already rejected by moderator" in private_reply(second)
     assert "nothing changed" in private_reply(second)
     second.response.edit_message.assert_not_awaited()
-    assert service.store.get_review(review_id).status == "rejected"
+    assert fake_service.store.get_review(review_id).status == "rejected"
     assert dpytest.verify().message().nothing()
 
 
-async def test_members_without_the_role_or_permission_are_refused(bot, service):
-    review_id = await flagged_item(service)
+async def test_members_without_the_role_or_permission_are_refused(bot, fake_service):
+    review_id = await flagged_item(fake_service)
     for action in ("approve", "reject", "correct"):
         interaction = await click(
             bot, action, review_id, user="learner", permissions=discord.Permissions.none()
         )
         assert "Only moderators can do that" in private_reply(interaction)
         interaction.response.send_modal.assert_not_awaited()
-    assert service.store.get_review(review_id).status == "pending"
+    assert fake_service.store.get_review(review_id).status == "pending"
     assert dpytest.verify().message().nothing()
 
 
-async def test_the_configured_moderator_role_is_enough(bot, service):
-    review_id = await flagged_item(service)
+async def test_the_configured_moderator_role_is_enough(bot, fake_service):
+    review_id = await flagged_item(fake_service)
     guild = channel_named("general").guild
     role = dpytest_backend.make_role("Tutors", guild)
     await dpytest.add_role(member_named("classmate"), role)
-    service.store.update_guild_settings(str(guild.id), mod_role_id=role.id)
+    fake_service.store.update_guild_settings(str(guild.id), mod_role_id=role.id)
     await click(bot, "approve", review_id, user="classmate", permissions=discord.Permissions.none())
-    assert service.store.get_review(review_id).status == "approved"
+    assert fake_service.store.get_review(review_id).status == "approved"
 
 
-async def test_correct_opens_a_form_and_the_correction_becomes_the_outcome(bot, service):
-    review_id = await flagged_item(service, question="Are purple elephants real?")
+async def test_correct_opens_a_form_and_the_correction_becomes_the_outcome(bot, fake_service):
+    review_id = await flagged_item(fake_service, question="Are purple elephants real?")
     opened = await click(bot, "correct", review_id)
     modal = opened.response.send_modal.await_args.args[0]
     assert isinstance(modal, CorrectionModal)
     submit = in_moderators(bot)
     fill_modal(modal, submit, "Purple elephants are a children's story @everyone.")
     await modal.on_submit(submit)
-    review = service.store.get_review(review_id)
+    review = fake_service.store.get_review(review_id)
     assert review.status == "corrected" and "children's story" in review.correction
-    assert (service.corrections_dir / f"review-{review_id}.md").exists()
+    assert (fake_service.corrections_dir / f"review-{review_id}.md").exists()
     edit = submit.edit_original_response.await_args.kwargs
     assert edit["view"] is None and "corrected by moderator" in edit["content"]
     outcome = dpytest.get_message()
@@ -140,19 +144,19 @@ async def test_correct_opens_a_form_and_the_correction_becomes_the_outcome(bot, 
     assert "children's story" in outcome.content and "@everyone" not in outcome.content
 
 
-async def test_a_deleted_original_answer_is_skipped_quietly(bot, service):
-    review_id = await flagged_item(service)
-    service.store.set_review_message(review_id, str(channel_named("general").id), "123456789")
+async def test_a_deleted_original_answer_is_skipped_quietly(bot, fake_service):
+    review_id = await flagged_item(fake_service)
+    fake_service.store.set_review_message(review_id, str(channel_named("general").id), "123456789")
     await click(bot, "approve", review_id)
-    assert service.store.get_review(review_id).status == "approved"
+    assert fake_service.store.get_review(review_id).status == "approved"
     assert dpytest.verify().message().nothing()
 
 
-async def test_a_button_rebuilt_after_a_restart_acts_on_its_own_item(bot, service, settings):
-    first, second = await flagged_item(service), await flagged_item(service)
+async def test_a_button_rebuilt_after_a_restart_acts_on_its_own_item(bot, fake_service, settings):
+    first, second = await flagged_item(fake_service), await flagged_item(fake_service)
     custom_id = review_controls(second).children[1].custom_id  # review:reject:<second>
 
-    restarted = build_bot(service, settings)  # a new process: nothing in memory but setup_hook
+    restarted = build_bot(fake_service, settings)  # a new process: nothing in memory but setup_hook
     await restarted.setup_hook()
     item = await button_for(restarted, custom_id, in_moderators(bot))
     restarted.http, restarted._connection = bot.http, bot._connection  # the same (fake) Discord
@@ -160,13 +164,13 @@ async def test_a_button_rebuilt_after_a_restart_acts_on_its_own_item(bot, servic
     interaction.client = restarted
     await item.callback(interaction)
 
-    assert service.store.get_review(second).status == "rejected"
-    assert service.store.get_review(first).status == "pending"
+    assert fake_service.store.get_review(second).status == "rejected"
+    assert fake_service.store.get_review(first).status == "pending"
     assert dpytest.get_message().content.startswith("🚫 Reviewed by a moderator: rejected")
 
 
-async def test_review_list_and_show_are_for_moderators_only(bot, service):
-    review_id = await flagged_item(service)
+async def test_review_list_and_show_are_for_moderators_only(bot, fake_service):
+    review_id = await flagged_item(fake_service)
     cog = bot.get_cog("Review")
     listing = in_moderators(bot)
     await cog.review_list.callback(cog, listing)
@@ -186,9 +190,29 @@ async def test_review_list_and_show_are_for_moderators_only(bot, service):
     assert not any("NF4" in (content or "") for _, content, _ in sent(refused))
 
 
-async def test_an_item_from_another_server_does_not_exist_here(bot, service):
-    other = service.store.add_review("elsewhere?", Answer("elsewhere?").to_dict(), "1", "42")
+async def test_an_item_from_another_server_does_not_exist_here(bot, fake_service):
+    other = fake_service.store.add_review("elsewhere?", Answer("elsewhere?").to_dict(), "1", "42")
     cog = bot.get_cog("Review")
     interaction = in_moderators(bot)
     await cog.review_show.callback(cog, interaction, id=other)
     assert f"no review item #{other} on this server" in private_reply(interaction)
+
+
+@pytest.mark.parametrize("correction", ["", " \n\t ", "\u200b\u202e", "x" * 4001])
+async def test_an_unusable_correction_is_refused_and_the_item_stays_pending(
+    bot, fake_service, correction
+):
+    moderator = member_named("moderator")
+    review_id = fake_service.store.add_review(
+        "Is int4 lossless?", {"model": "m"}, "7777", str(moderator.guild.id)
+    )
+    interaction = interaction_for(
+        bot,
+        moderator,
+        channel_named("moderators"),
+        permissions=discord.Permissions(manage_messages=True),
+    )
+    await bot.get_cog("Review").correct(interaction, review_id, correction)
+    assert "correction" in private_reply(interaction)
+    assert fake_service.store.get_review(review_id).status == "pending"
+    fake_service.store.resolve_review(review_id, "rejected", "cleanup")  # off the shared queue

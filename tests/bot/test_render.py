@@ -3,9 +3,9 @@
 import re
 
 import pytest
-from bot_fakes import long_answer
 
 from bot import render
+from tests.helpers.discord_fakes import long_answer
 from tutor.answer import Sentence, SourceRef
 
 CITATION = re.compile(r"\[\d+\]")
