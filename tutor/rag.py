@@ -45,6 +45,44 @@ _ASKS_FOR_FIGURE = re.compile(
 )
 
 
+# What a question takes for granted: "So X, right?", "Since X, how ...?", "Why is X ...?"
+_PREMISES = (
+    re.compile(
+        r"^(?:so|since|given that|because|now that|as)\b,?\s*(?P<premise>[^?]+?)\s*(?:,|\?|$)",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"^(?P<premise>[^?]+?),?\s+(?:right|correct|true|isn't it|aren't they|no)\s*\?+\s*$",
+        re.IGNORECASE,
+    ),
+    re.compile(r"^why (?P<verb>is|are|does|do|did|can) (?P<premise>[^?]+)", re.IGNORECASE),
+)
+PREMISE_MIN_WORDS = 2
+
+
+def premise_of(question: str) -> str | None:
+    """The claim a question assumes, as a sentence the verifier can check, if it has one."""
+    for pattern in _PREMISES:
+        match = pattern.search(question.strip())
+        if match and len(match.group("premise").split()) >= PREMISE_MIN_WORDS:
+            premise = match.group("premise").strip(" ,.")
+            verb = (match.groupdict().get("verb") or "").lower()
+            if verb in ("is", "are"):  # "why is int4 lossless" assumes "int4 is lossless"
+                subject, _, rest = premise.partition(" ")
+                premise = f"{subject} {verb} {rest}"
+            return premise[0].upper() + premise[1:] + "."
+    return None
+
+
+def premise_correction(premise: str, reason: str, evidence: int | None) -> Sentence:
+    """The sentence that opens an answer whose question assumes what the sources deny."""
+    assumed = premise[0].lower() + premise[1:-1]
+    text = f"The question assumes that {assumed}, but the sources disagree: {reason}"
+    return Sentence(
+        text, "supported", 1.0, [] if evidence is None else [evidence + 1], origin="source"
+    )
+
+
 def is_on_topic(question: str) -> bool:
     return bool(_ON_TOPIC.search(question))
 

@@ -14,6 +14,8 @@ from knowledge.index import KnowledgeIndex
 from quiz.engine import QuestionView
 from tutor import rag
 from tutor.answer import Answer, Asker, Sentence, SourceRef
+from tutor.checker import ensure_checker
+from tutor.checker.model import Checker
 from tutor.guard import MAX_CORRECTION_CHARS, clean_text
 from tutor.lab.report import lab_files
 from tutor.logs import describe_phases
@@ -45,9 +47,13 @@ STEPS_MAX_NEW_TOKENS = 120  # two steps and two risks need more room than an ans
 STEP_CITATION_SCORE = 0.5  # a step is cited only where a source clearly backs it
 
 
-def build_verifier(index: KnowledgeIndex, settings: Settings) -> Verifier:
-    """The verifier over the index's chunks, its sentence embeddings cached beside the index."""
-    return Verifier(index.chunks, settings.index_dir / "verifier-vectors.npz")
+def build_verifier(
+    index: KnowledgeIndex, settings: Settings, checker: Checker | None = None
+) -> Verifier:
+    """The verifier over the index's chunks, its sentence embeddings cached beside the index,
+    with the learned checker (trained once into the cache when it is missing)."""
+    checker = checker or ensure_checker(settings.cache_dir)
+    return Verifier(index.chunks, settings.index_dir / "verifier-vectors.npz", checker)
 
 
 class _PhaseClock:
@@ -153,6 +159,7 @@ class TutorService:
         lead = await asyncio.to_thread(
             rag.lead_sentences, question, hits, answer.sources, self.verifier
         )
+        lead = await asyncio.to_thread(self._premise_checked, question, hits) + lead
         answer.timings_ms["compose"] = _ms_since(mark)
 
         mark = time.perf_counter()
@@ -163,7 +170,7 @@ class TutorService:
         answer.model_text = generation.text
 
         mark = time.perf_counter()
-        draft = await asyncio.to_thread(self._verified_draft, generation.text, hits, lead)
+        draft = await asyncio.to_thread(self._verified_draft, question, generation.text, hits, lead)
         answer.timings_ms["verify"] = _ms_since(mark)
         answer.sentences = lead + draft
         answer.timings_ms["total"] = _ms_since(started)
@@ -214,14 +221,26 @@ class TutorService:
             request.cancelled.set()  # the worker stops this request at its next token
             raise
 
-    def _verified_draft(self, draft: str, hits, lead: list[Sentence]) -> list[Sentence]:
+    def _premise_checked(self, question: str, hits) -> list[Sentence]:
+        """When the sources contradict what the question assumes, the answer says so first."""
+        premise = rag.premise_of(question)
+        if premise is None:
+            return []
+        verdict = self.verifier.check([premise], [hit.chunk for hit in hits])[0]
+        if verdict.status != "contradicted":
+            return []
+        return [rag.premise_correction(premise, verdict.reason, verdict.evidence)]
+
+    def _verified_draft(
+        self, question: str, draft: str, hits, lead: list[Sentence]
+    ) -> list[Sentence]:
         said = [sentence.text for sentence in lead]
         texts = []
         for text in complete_sentences(draft):  # small models repeat themselves
             if not repeats(text, said):
                 texts.append(text)
                 said.append(text)
-        verdicts = self.verifier.check(texts, [hit.chunk for hit in hits])
+        verdicts = self.verifier.check(texts, [hit.chunk for hit in hits], question)
         sentences = []
         for text, verdict in zip(texts, verdicts):
             cited = [n for n in citations_in(text) if 1 <= n <= len(hits)]
@@ -301,7 +320,7 @@ class TutorService:
         if review.status == "corrected":
             self._write_correction(review)
             self.index.sync(progress=False)
-            self.verifier = build_verifier(self.index, self.settings)
+            self.verifier = build_verifier(self.index, self.settings, self.verifier.checker)
         return review
 
     @property

@@ -184,3 +184,22 @@ async def test_a_servers_pending_list_is_not_crowded_out_by_other_servers(record
     assert [r.id for r in pending] == [ours[0], ours[2]]  # oldest first, decided ones gone
     assert [r.id for r in await service.pending_reviews("ours", 1)] == [ours[0]]
     assert len(await service.pending_reviews("elsewhere", 500)) == 500
+
+
+@pytest.mark.parametrize(
+    ("question", "assumed"),
+    [
+        ("Why is int4 lossless?", "int4 is lossless"),
+        ("So GPTQ needs retraining, right?", "gptq needs retraining"),
+    ],
+)
+async def test_a_false_premise_is_answered_first(fake_service, question, assumed):
+    answer = await fake_service.ask(question)
+    opening = answer.sentences[0]
+    assert opening.text.lower().startswith(f"the question assumes that {assumed}")
+    assert "the sources disagree" in opening.text and opening.citations
+
+
+async def test_a_true_premise_gets_no_correction(fake_service):
+    answer = await fake_service.ask("Since GPTQ needs no retraining, how long does it take?")
+    assert not any("question assumes" in s.text for s in answer.sentences)

@@ -1,9 +1,11 @@
-"""The verifier on the real packaged sources and the real embedding model."""
+"""The verifier on the real packaged sources, the real embedding model and the trained
+checker, as the tutor runs it."""
 
 import pytest
 
 from knowledge.documents import PACKAGED_SOURCES, Chunk, chunk_document, load_documents
 from tutor import verify
+from tutor.checker import ensure_checker
 from tutor.verify import Verdict, Verifier, profile
 
 
@@ -14,8 +16,8 @@ def chunks() -> list[Chunk]:
 
 
 @pytest.fixture(scope="module")
-def verifier(chunks: list[Chunk]) -> Verifier:
-    return Verifier(chunks)
+def verifier(chunks: list[Chunk], settings) -> Verifier:
+    return Verifier(chunks, checker=ensure_checker(settings.cache_dir, progress=False))
 
 
 def status_of(verifier: Verifier, claim: str) -> str:
@@ -207,3 +209,64 @@ def test_the_sentence_embeddings_are_cached_until_the_sources_change(chunks, tmp
     assert len(embedded) == 3 and embedded[1] > len(verify.MISCONCEPTIONS)
     Verifier(chunks[:7], cache)  # ...and cached for the next start
     assert len(embedded) == 4
+
+
+# -- what the word lists miss and the checker catches ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("draft", "source"),
+    [  # sentences the packaged model wrote: a source copied, with one thing wrong
+        (
+            "NF4 stands for 4-bit NormalFloat, a 4-bit data type introduced by QL.",
+            "qlora-nf4-double-quant.md",
+        ),
+        (
+            "The Kurtic study found 4-bit weight-only quantization competitive, which is a "
+            "benchmark for quantization quality.",
+            "kurtic-bf16-or-death.md",
+        ),
+        ("Q2_K has a KL divergence of 0.", "llama-cpp-perplexity-kld.md"),
+    ],
+)
+def test_a_copied_source_with_one_thing_wrong_is_not_supported(verifier, chunks, draft, source):
+    evidence = [c for c in chunks if c.doc_id == source]
+    verdict = verifier.check([draft], evidence, "a learner's question")[0]
+    assert verdict.flagged, verdict.reason
+
+
+def test_a_faithful_draft_sentence_stays_supported(verifier, chunks):
+    evidence = [c for c in chunks if c.doc_id == "gptq.md"]
+    sentence = "GPTQ quantizes a 175B model to 3-4 bits in about 4 GPU hours."
+    verdict = verifier.check([sentence], evidence, "how long does gptq take?")[0]
+    assert verdict.status == "supported", verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("sentence", "question", "reason"),
+    [
+        ("The answer to the question of how many bits is 2.", "", "stock phrase"),
+        ("This is an important consideration.", "", "stock phrase"),
+        ("A: 2022", "", "stock phrase"),
+        ("Is int8 lossless?", "", "asks a question"),
+        (
+            "NF4 outliers, what are they and at what size do they show up",
+            "nf4 outliers - what are they and at what size do they show up?",
+            "restates the question",
+        ),
+    ],
+)
+def test_a_sentence_that_asserts_nothing_is_uncertain_with_its_reason(
+    verifier, chunks, sentence, question, reason
+):
+    verdict = verifier.check([sentence], chunks[:5], question)[0]
+    assert verdict.status == "uncertain" and reason in verdict.reason
+
+
+def test_restating_a_yes_no_question_as_a_statement_is_an_answer():
+    assert (
+        verify.vacuity(
+            "LLaMA-3 is more sensitive than LLaMA-2.", "Is LLaMA-3 more sensitive than LLaMA-2?"
+        )
+        == ""
+    )
