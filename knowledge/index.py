@@ -7,7 +7,6 @@ directory) makes indexing incremental: only changed documents re-embed.
 
 import json
 import logging
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from knowledge.documents import (
 )
 from knowledge.embeddings import embed_query, get_embeddings
 from knowledge.errors import IndexUnavailable
+from knowledge.terms import search_terms
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +41,6 @@ LEXICAL_STRONG = 0.5  # share of the best BM25 score that admits a chunk on exac
 COVERED_COSINE = 0.5
 COVERED_LEXICAL = 10.0
 NEAR_DUPLICATE = 0.85
-_TOKEN = re.compile(r"[a-z0-9][a-z0-9_.\-]*[a-z0-9]|[a-z0-9]")
-_STOPWORDS = frozenset(
-    "a about after al an and are as at be by can did do does et for from get how i in is it its "
-    "me of on or so that the there this to was what when which who why will with you your".split()
-)
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-case terms, keeping 'q4_k_m', '6.7b' and 'int8' whole and adding their parts."""
-    terms = []
-    for term in _TOKEN.findall(text.lower()):
-        if term in _STOPWORDS:
-            continue
-        terms.append(term)
-        parts = [p for p in re.split(r"[_\-]", term) if p and p != term]
-        terms.extend(parts)
-    return terms
 
 
 @dataclass(frozen=True)
@@ -194,7 +177,7 @@ class KnowledgeIndex:
 
     def _load_lexical(self, documents: list[Document]) -> None:
         self._chunks = [chunk for doc in documents for chunk in chunk_document(doc)]
-        corpus = [tokenize(f"{c.title} {c.section} {c.text}") for c in self._chunks]
+        corpus = [search_terms(f"{c.title} {c.section} {c.text}") for c in self._chunks]
         self._bm25 = BM25Okapi(corpus) if corpus else None
 
     @property
@@ -242,7 +225,7 @@ class KnowledgeIndex:
         return _drop_near_duplicates(hits)[:k]
 
     def _lexical_scores(self, query: str) -> dict[str, float]:
-        terms = tokenize(query)
+        terms = search_terms(query)
         if self._bm25 is None or not terms:
             return {}
         scores = self._bm25.get_scores(terms)
@@ -253,7 +236,7 @@ def _drop_near_duplicates(hits: list[Hit]) -> list[Hit]:
     kept: list[Hit] = []
     kept_terms: list[set[str]] = []
     for hit in hits:
-        terms = set(tokenize(hit.chunk.text))
+        terms = set(search_terms(hit.chunk.text))
         if any(_jaccard(terms, other) >= NEAR_DUPLICATE for other in kept_terms):
             continue
         kept.append(hit)

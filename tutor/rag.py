@@ -5,7 +5,8 @@ import re
 import numpy as np
 
 from knowledge.embeddings import embed_query
-from knowledge.index import Hit, tokenize
+from knowledge.index import Hit
+from knowledge.terms import search_terms
 from tutor.answer import Sentence, SourceRef
 from tutor.text import split_sentences
 from tutor.verify import Verifier
@@ -121,7 +122,7 @@ def lead_sentences(
         return []
     vectors = np.array(rows)
     meaning = vectors @ np.asarray(embed_query(question))
-    terms = set(tokenize(question))
+    terms = set(search_terms(question))
     wants_figure = bool(_ASKS_FOR_FIGURE.search(question))
     scores = [
         m
@@ -141,7 +142,7 @@ def lead_sentences(
 
 
 def _overlap(terms: set[str], text: str) -> float:
-    return len(terms & set(tokenize(text))) / len(terms) if terms else 0.0
+    return len(terms & set(search_terms(text))) / len(terms) if terms else 0.0
 
 
 def build_messages(question: str, hits: list[Hit], system: str) -> list[dict]:

@@ -2,6 +2,8 @@
 
 import re
 
+from knowledge.terms import search_terms
+
 # Split after . ! ? when the next sentence starts; not inside "6.7B", "e.g.", "vs." or "[1]".
 _ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "et al.", "approx.", "Fig.", "No.")
 _BOUNDARY = re.compile(r"(?<=[.!?])(?:\[\d+\])*\s+(?=[\"'(\[]?[A-Z0-9*_])")
@@ -51,9 +53,9 @@ def complete_sentences(draft: str) -> list[str]:
 
 def repeats(sentence: str, others: list[str], threshold: float = 0.8) -> bool:
     """True when the sentence says nearly word for word what one of `others` says."""
-    words = set(re.findall(r"\w+", strip_citations(sentence).lower()))
+    mine = set(search_terms(strip_citations(sentence)))
     for other in others:
-        theirs = set(re.findall(r"\w+", strip_citations(other).lower()))
-        if words and theirs and len(words & theirs) / len(words | theirs) >= threshold:
+        theirs = set(search_terms(strip_citations(other)))
+        if mine and theirs and len(mine & theirs) / len(mine | theirs) >= threshold:
             return True
     return False

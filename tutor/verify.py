@@ -35,6 +35,7 @@ import numpy as np
 
 from knowledge.documents import Chunk
 from knowledge.embeddings import embed
+from knowledge.terms import STOPWORDS, split_words
 from tutor.answer import Status, is_flagged
 from tutor.checker.model import Checker
 from tutor.curated import DATA_DIR, Entry, SourceDoc, Text, load_table
@@ -77,12 +78,6 @@ class Verdict:
 
 # -- what one sentence says, in checkable pieces ------------------------------------------
 
-_STOPWORDS = frozenset(
-    "a an and are as at be been by can could do does for from has have had how i if in into "
-    "is it its of on or so such than that the their them then there these this those to was "
-    "were what when which while who why will with would you your also about only very much "
-    "same each both one per used use uses using make makes made".split()
-)
 _NEGATIONS = frozenset(
     "not no never without cannot none nor neither nothing n't doesn't isn't can't won't "
     "don't didn't aren't wasn't shouldn't".split()
@@ -361,15 +356,11 @@ def _extract_numbers(text: str) -> tuple[Number, ...]:
     return tuple(numbers)
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z][a-z0-9'\-]*|\d+(?:\.\d+)?", text)
-
-
 def _negations(text: str) -> tuple[frozenset[str], ...]:
     """What each negation applies to: the next few content words of its clause."""
     scopes = []
     for clause in re.split(r"[,;:]", text):
-        words = [w for w in _words(clause) if w not in _STOPWORDS]
+        words = [w for w in split_words(clause) if w not in STOPWORDS]
         for i, word in enumerate(words):
             if word in _NEGATIONS or word.endswith("n't"):
                 scopes.append(frozenset(_stem(w) for w in words[i + 1 : i + 1 + NEGATION_REACH]))
@@ -387,14 +378,14 @@ _CLAUSE_BREAK = re.compile(r"[;:]|, (?:and|so|which)\b|\b(?:but|while|whereas)\b
 def _pivot_sides(text: str) -> tuple[frozenset[str], frozenset[str]]:
     """The terms either side of a comparison word, within its clause: who beats whom."""
     clauses = _CLAUSE_BREAK.split(text)
-    clause = next((c for c in clauses if _PIVOTS & set(_words(c))), "")
-    words = _words(clause)
+    clause = next((c for c in clauses if _PIVOTS & set(split_words(c))), "")
+    words = split_words(clause)
     pivot = next((i for i, w in enumerate(words) if w in _PIVOTS), None)
     if pivot is None:
         return frozenset(), frozenset()
 
     def side(part: list[str]) -> frozenset[str]:
-        return frozenset(_stem(w.removesuffix("'s")) for w in part if w not in _STOPWORDS)
+        return frozenset(_stem(w.removesuffix("'s")) for w in part if w not in STOPWORDS)
 
     return side(words[:pivot]), side(words[pivot + 1 :])
 
@@ -414,7 +405,7 @@ def profile(text: str, clauses: bool = True) -> Profile:
     normal = _normalize(text)
     parts = [part for part in _CLAUSE_BREAK.split(text) if part.strip()] if clauses else []
     rest, names, bits = _extract_names(normal)
-    words = _words(normal)
+    words = split_words(normal)
     before, after = _pivot_sides(normal)
     directions: dict[str, set[int]] = {}
     for word in words:
@@ -424,7 +415,7 @@ def profile(text: str, clauses: bool = True) -> Profile:
     terms = {
         _stem(w)
         for w in re.findall(r"[a-z][a-z\-]*[a-z]", re.sub(r"§[^§]*§", " ", rest))
-        if w not in _STOPWORDS and w not in _NEGATIONS and w not in _ABSOLUTES
+        if w not in STOPWORDS and w not in _NEGATIONS and w not in _ABSOLUTES
     }
     terms |= {name for _, name in names}
     terms |= {f"{b}-bit" for b in bits | _implied_bits(names)}
@@ -437,7 +428,9 @@ def profile(text: str, clauses: bool = True) -> Profile:
         negations=_negations(_NOT_NEGATING.sub(" ", normal)),
         directions={axis: signs.pop() for axis, signs in directions.items() if len(signs) == 1},
         # "not always" hedges: it neither negates nor backs an "always"
-        absolutes=frozenset(w for w in _words(_NOT_NEGATING.sub(" ", normal)) if w in _ABSOLUTES),
+        absolutes=frozenset(
+            w for w in split_words(_NOT_NEGATING.sub(" ", normal)) if w in _ABSOLUTES
+        ),
         reported=bool(_REPORTED.search(normal)),
         before_pivot=before,
         after_pivot=after,
@@ -472,11 +465,11 @@ def vacuity(text: str, question: str = "") -> str:
         return "says nothing the sources back: a stock phrase, not an answer"
     if plain.endswith("?"):
         return "asks a question instead of answering one"
-    words = {_stem(w) for w in _words(_normalize(plain)) if w not in _STOPWORDS}
+    words = {_stem(w) for w in split_words(_normalize(plain)) if w not in STOPWORDS}
     if len(words) < VACUOUS_TERMS:
         return "says nothing the sources back: too little to check"
     # Restating "is X Y?" as "X is Y" answers it; restating "what is X?" does not.
-    asked = {_stem(w) for w in _words(_normalize(question)) if w not in _STOPWORDS}
+    asked = {_stem(w) for w in split_words(_normalize(question)) if w not in STOPWORDS}
     if _OPEN_QUESTION.search(question) and len(words & asked) >= RESTATED_SHARE * len(words):
         return "restates the question instead of answering it"
     return ""

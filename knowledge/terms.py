@@ -1,0 +1,35 @@
+"""Words and terms: one stopword list and one place that splits text, for the index's
+lexical search and for the verifier.
+
+Two splits, for two jobs: `search_terms` are search keys, which keep names like 'q4_k_m',
+'6.7b' and 'int8' whole and add their parts; `split_words` keep a sentence's order and its
+"n't" and "'s", which the verifier's negation and comparison checks read.
+"""
+
+import re
+
+STOPWORDS = frozenset(
+    "a about after al also an and are as at be been both by can could did do does each "
+    "et for from get had has have how i if in into is it its made make makes me much of "
+    "on one only or per same so such than that the their them then there these this "
+    "those to use used uses using very was were what when which while who why will with "
+    "would you your ".split()
+)
+_TERM = re.compile(r"[a-z0-9][a-z0-9_.\-]*[a-z0-9]|[a-z0-9]")
+_WORD = re.compile(r"[a-z][a-z0-9'\-]*|\d+(?:\.\d+)?")
+
+
+def search_terms(text: str) -> list[str]:
+    """Lower-case search terms without stopwords, names kept whole and their parts added."""
+    found = []
+    for term in _TERM.findall(text.lower()):
+        if term in STOPWORDS:
+            continue
+        found.append(term)
+        found.extend(p for p in re.split(r"[_\-]", term) if p and p != term)
+    return found
+
+
+def split_words(text: str) -> list[str]:
+    """The words and plain numbers of lower-cased text, in order, stopwords included."""
+    return _WORD.findall(text)

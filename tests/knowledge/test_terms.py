@@ -1,0 +1,29 @@
+"""One stopword list and one place that splits text, for the index and the verifier."""
+
+from knowledge.terms import STOPWORDS, search_terms, split_words
+
+
+def test_search_terms_keep_names_whole_and_add_their_parts():
+    assert search_terms("What is the perplexity of Q4_K_M on LLaMA-3?") == [
+        "perplexity",
+        "q4_k_m",
+        "q4",
+        "k",
+        "m",
+        "llama-3",
+        "llama",
+        "3",
+    ]
+
+
+def test_split_words_keep_order_negations_and_numbers():
+    assert split_words("int8 isn't 6.7 times faster") == ["int8", "isn't", "6.7", "times", "faster"]
+
+
+def test_the_index_and_the_verifier_share_the_stopwords():
+    from knowledge import index
+    from tutor import verify
+
+    assert verify.STOPWORDS is STOPWORDS
+    assert not hasattr(index, "_STOPWORDS")
+    assert {"the", "of", "is", "than", "per"} <= STOPWORDS
