@@ -65,3 +65,28 @@ async def test_a_correction_becomes_a_cited_moderator_source(service):
 def test_unknown_items_and_empty_corrections_get_clear_messages(service):
     with pytest.raises(ReviewError, match="no review item #99999"):
         service.resolve_review(99999, "approved", "mod")
+
+
+async def test_a_correction_is_evidence_for_the_next_answer(fake_service, script_draft):
+    """A moderator's correction is checked against like any source: the false sentence it
+    answers is caught next time, and the corrected statement passes."""
+    question = "How many GPU hours did the house model's quantization take?"
+    false, corrected = (
+        "The house model's quantization took 40 GPU hours.",
+        "The house model's quantization took 2 GPU hours on the lab server.",
+    )
+    script_draft(question, false)
+    first = await fake_service.ask(question, Asker("learner-9", "guild-9"))
+    assert first.flagged and first.review_id is not None
+    fake_service.resolve_review(first.review_id, "corrected", "mod", corrected)
+
+    again = await fake_service.ask(question, Asker("learner-9", "guild-9"))
+    drafted = [s for s in again.sentences if s.origin == "draft"]
+    assert [s.status for s in drafted] == ["contradicted"], drafted
+    script_draft(question, corrected)
+    fixed = await fake_service.ask(question, Asker("learner-9", "guild-9"))
+    assert not fixed.flagged
+    assert any(s.status == "supported" and "2 GPU hours" in s.text for s in fixed.sentences), (
+        fixed.sentences
+    )
+    assert any("Moderator correction" in ref.title for ref in fixed.sources)

@@ -34,4 +34,7 @@ def ensure_checker(cache_dir: Path, progress: bool = True):
         if progress:
             print("Training the answer checker (once, a few minutes)...", flush=True)
         train(all_pairs(texts), progress=progress).save(path)
+        for stale in path.parent.glob("checker-*.pt"):  # made from older sources or code
+            if stale != path:
+                stale.unlink(missing_ok=True)
     return Checker.load(path)
