@@ -38,8 +38,10 @@ def cmd_ask(args, settings: Settings) -> int:
             questions = _lines(sys.stdin) if args.question == "-" else [args.question]
             asyncio.run(_ask_json(service, questions))
         else:
+            from terminal.console import for_terminal
+
             answer = asyncio.run(service.ask(args.question))
-            print(answer.render())
+            print(for_terminal(answer.render(), sys.stdout))
     finally:
         service.close()
     return 0
@@ -66,8 +68,11 @@ def _print_one(settings: Settings, call, as_json: bool) -> int:
     """Start the service, await one call on it, print the result as text or JSON."""
     service = start_service(settings)
     try:
+        from terminal.console import for_terminal
+
         result = asyncio.run(call(service))
-        print(json.dumps(result.to_dict(), ensure_ascii=False) if as_json else result.render())
+        shown = for_terminal(result.render(), sys.stdout)
+        print(json.dumps(result.to_dict(), ensure_ascii=False) if as_json else shown)
     finally:
         service.close()
     return 0

@@ -285,19 +285,22 @@ class QuizSession:
 
 
 def _option_index(reply: str | int, count: int) -> int:
-    """A 0-based option index from a letter ("b", "B") or an index (1)."""
+    """A 0-based option index from a letter ("b", "B"), a typed option number counted from
+    1 as shown to people ("2"), or an index from code (1)."""
     letters = string.ascii_uppercase[:count]
-    valid = f"answer with a letter {letters[0]}-{letters[-1]} or an index 0-{count - 1}"
+    valid = f"answer with a letter {letters[0]}-{letters[-1]} or a number 1-{count}"
     if isinstance(reply, bool) or not isinstance(reply, int | str):
         raise QuizError(f"{reply!r} is not an option: {valid}.")
     if isinstance(reply, int):
         if not 0 <= reply < count:
             raise QuizError(f"Option {reply} is out of range: {valid}.")
         return reply
-    letter = reply.strip().upper()
-    if len(letter) != 1 or letter not in letters:
+    typed = reply.strip().upper().rstrip(").")
+    if typed.isdigit() and 1 <= int(typed) <= count:
+        return int(typed) - 1
+    if len(typed) != 1 or typed not in letters:
         raise QuizError(f"{reply.strip()!r} is not an option: {valid}.")
-    return letters.index(letter)
+    return letters.index(typed)
 
 
 def _free_text(reply: str | int) -> str:

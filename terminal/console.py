@@ -1,6 +1,7 @@
 """The console front end: the tutor in a terminal, through the same service as Discord."""
 
 import asyncio
+import re
 import signal
 import sys
 
@@ -15,6 +16,23 @@ HELP = """Commands:
   help             this list
   quit             leave (Ctrl-D works too)
 The quiz has its own command: quantutor quiz"""
+
+
+# Markdown emphasis as a terminal shows it: **bold**, __underlined__, *italic*.
+_STYLES = (
+    (re.compile(r"\*\*(.+?)\*\*", re.S), "\033[1m\\1\033[0m"),
+    (re.compile(r"__(.+?)__", re.S), "\033[4m\\1\033[0m"),
+    (re.compile(r"(?<![*\w])\*(?!\s)(.+?)(?<!\s)\*(?![*\w])", re.S), "\033[3m\\1\033[0m"),
+)
+
+
+def for_terminal(text: str, stream) -> str:
+    """The Markdown as bold, underline and italics on a terminal; unchanged when piped."""
+    if not getattr(stream, "isatty", lambda: False)():
+        return text
+    for pattern, style in _STYLES:
+        text = pattern.sub(style, text)
+    return text
 
 
 def run_console(service, stdin=sys.stdin, stdout=sys.stdout) -> int:
@@ -37,7 +55,8 @@ def run_console(service, stdin=sys.stdin, stdout=sys.stdout) -> int:
             if command == "help":
                 print(HELP, file=stdout)
             elif command:
-                print(_reply(loop, service, command, rest, line.strip()), file=stdout)
+                reply = _reply(loop, service, command, rest, line.strip())
+                print(for_terminal(reply, stdout), file=stdout)
     finally:
         loop.close()
     return 0

@@ -166,7 +166,14 @@ def test_answering_after_finishing_is_refused():
     assert_refused(session, LESSON.questions[9].id, "A", r"This quiz is finished \(10/10\)")
 
 
-@pytest.mark.parametrize("reply", ["E", "AB", "", 4, -1, True, None])
+def test_a_typed_option_number_counts_from_one_as_people_do():
+    session = start()
+    shown = string.ascii_uppercase.index(right_reply(session)) + 1
+    assert session.answer(LESSON.questions[0].id, f" {shown} ").correct
+    assert session.answer(LESSON.questions[1].id, f"{right_reply(session)})").correct
+
+
+@pytest.mark.parametrize("reply", ["E", "AB", "", "0", "5", 4, -1, True, None])
 def test_an_out_of_range_option_is_refused(reply):
     session = start()
     assert_refused(session, session.current().question_id, reply, "answer with a letter A-D")

@@ -2,7 +2,7 @@
 
 import io
 
-from terminal.console import run_console
+from terminal.console import for_terminal, run_console
 
 
 def test_the_console_answers_explains_verifies_and_refuses_bad_input(service):
@@ -21,3 +21,20 @@ def test_the_console_answers_explains_verifies_and_refuses_bad_input(service):
     assert "**What the sources say**" in shown and "[1]" in shown
     assert "overbroad:" in shown
     assert "The question is empty" in shown
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_shows_bold_underline_and_italics_instead_of_markdown():
+    text = "**What the sources say**\n__int4 is lossless__ ⚠️ *contradicts sources* (2*3*4)"
+    shown = for_terminal(text, Terminal())
+    assert "**" not in shown and "__" not in shown
+    assert "\033[1mWhat the sources say\033[0m" in shown
+    assert (
+        "\033[4mint4 is lossless\033[0m" in shown and "\033[3mcontradicts sources\033[0m" in shown
+    )
+    assert "(2*3*4)" in shown  # arithmetic is not emphasis
+    assert for_terminal(text, io.StringIO()) == text  # piped output stays Markdown
