@@ -25,13 +25,17 @@ from tutor.settings import Settings
 
 log = logging.getLogger("quantutor.bot")
 
+MENTION_REPLY = (
+    "Ask me with **/ask** (for example `/ask question: What is NF4?`), or **/explain**, "
+    "**/nextsteps** and **/quiz start**."
+)
 QUEUE_CAPACITY = 30  # waiting questions; at ~8 s each, the last starts within the 15-min token
 
 
 class TutorBot(commands.Bot):
     def __init__(self, service, settings: Settings, admission: Admission | None = None):
         super().__init__(
-            command_prefix=commands.when_mentioned,  # slash commands only: no message content
+            command_prefix=_no_prefix,  # slash commands only: no message content needed
             intents=discord.Intents.default(),
             allowed_mentions=NO_MENTIONS,
             help_command=None,
@@ -50,6 +54,15 @@ class TutorBot(commands.Bot):
             await self.add_cog(cog)
         # One registration serves every answer, review and quiz button ever posted.
         self.add_dynamic_items(AnswerButton, ReviewButton, QuizButton)
+
+    async def on_message(self, message: discord.Message) -> None:
+        """A mention gets a pointer to the slash commands (the bot reads no other messages)."""
+        if message.author.bot or self.user is None or self.user not in message.mentions:
+            return
+        try:
+            await message.reply(MENTION_REPLY, mention_author=False, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as error:  # no right to post here: nothing to tell
+            log.info("could not answer a mention in %s: %s", message.channel.id, error)
 
     @tasks.loop(seconds=HEARTBEAT_S)
     async def heartbeat(self) -> None:
@@ -86,6 +99,10 @@ class TutorBot(commands.Bot):
             await send(APOLOGY, ephemeral=True, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException:
             pass  # the interaction has expired; the log line is what is left
+
+
+def _no_prefix(bot, message) -> list[str]:
+    return []  # no prefix commands: a mention is answered by on_message
 
 
 def build_bot(service, settings: Settings, admission: Admission | None = None) -> TutorBot:

@@ -7,6 +7,7 @@ import os
 import signal
 
 import discord
+import discord.ext.test as dpytest
 import pytest
 
 from bot.main import TutorBot, command_specs, run_bot, sync_commands
@@ -70,3 +71,15 @@ def test_run_bot_logs_ready_with_timings_and_stops_cleanly_on_sigterm(
     assert all(phase in ready for phase in ("index", "model", "verifier", "login", "connect"))
     assert "stopped" in caplog.text
     assert heartbeat_path(settings.data_dir).is_file()  # what the container's health check reads
+
+
+async def test_a_mention_is_pointed_to_the_slash_commands_without_an_error(bot, caplog):
+    from bot.main import MENTION_REPLY
+
+    caplog.set_level(logging.ERROR)
+    await dpytest.message(f"<@{bot.user.id}> what is NF4?", member=0)
+    reply = dpytest.get_message()
+    assert reply.content == MENTION_REPLY
+    await dpytest.message("what is NF4? (no mention)", member=0)
+    assert dpytest.verify().message().nothing()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
