@@ -5,6 +5,7 @@ progress bar) when the cache has none for the current sources, labels and recipe
 """
 
 import logging
+import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def ensure_checker(cache_dir: Path, progress: bool = True):
     if not path.is_file():
         log.info("training the checker once into %s", path)
         if progress:
-            print("Training the answer checker (once, a few minutes)...", flush=True)
+            print("Training the answer checker (once, about 7 minutes)...", file=sys.stderr)
         train(all_pairs(texts), progress=progress).save(path)
         for stale in path.parent.glob("checker-*.pt"):  # made from older sources or code
             if stale != path:

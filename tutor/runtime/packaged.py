@@ -8,6 +8,7 @@ cache; every later start loads that folder. llama.cpp runs the GGUF itself.
 import importlib.util
 import logging
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -50,7 +51,8 @@ def convert_packaged(cache_dir: Path) -> Path:
     gguf = packaged_gguf()
     cache_dir.mkdir(parents=True, exist_ok=True)
     log.info("converting %s once into %s", gguf.name, target)
-    print(f"Preparing the packaged model {PACKAGED_NAME} (once, about 20 s)...", flush=True)
+    # stderr: stdout may be JSON (`ask --json`), and this is news for the person waiting
+    print(f"Preparing the packaged model {PACKAGED_NAME} (once, about 20 s)...", file=sys.stderr)
     tmp = Path(tempfile.mkdtemp(prefix=".converting-", dir=cache_dir))
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

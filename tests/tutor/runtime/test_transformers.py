@@ -48,7 +48,7 @@ def test_the_conversion_is_reused(settings):
 
 
 @pytest.mark.model  # loads the real model
-def test_an_interrupted_conversion_leaves_nothing_half_written(tmp_path, monkeypatch):
+def test_an_interrupted_conversion_leaves_nothing_half_written(tmp_path, monkeypatch, capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
@@ -58,6 +58,9 @@ def test_an_interrupted_conversion_leaves_nothing_half_written(tmp_path, monkeyp
             convert_packaged(tmp_path)
     assert list(tmp_path.iterdir()) == []
     folder = convert_packaged(tmp_path)  # the next start converts cleanly
+    shown = capsys.readouterr()
+    assert shown.out == "", "stdout may be JSON (ask --json): progress goes to stderr"
+    assert "Preparing the packaged model" in shown.err
     assert load_model(str(folder), "nf4", tmp_path).footprint_bytes > 0
 
 
