@@ -26,7 +26,8 @@ def split_sentences(text: str) -> list[str]:
             sentences.append(head.strip())
             start = match.end()
         sentences.append(line[start:].strip())
-    return [s for s in sentences if re.search(r"[A-Za-z0-9]", s)]
+    # a sentence must say something besides its citation markers: "[1]." is not one
+    return [s for s in sentences if re.search(r"[A-Za-z0-9]", strip_citations(s))]
 
 
 def citations_in(sentence: str) -> list[int]:

@@ -25,3 +25,12 @@ def test_a_near_word_for_word_repeat_is_recognised():
     said = ["A 4-bit weight takes 0.5 bytes."]
     assert repeats("A 4-bit weight takes 0.5 bytes [2].", said)
     assert not repeats("Int8 takes 1 byte per weight.", said)
+
+
+def test_citation_markers_alone_are_not_a_sentence():
+    # the packaged model sometimes ends a draft with a bare "[1]."; it became an empty
+    # underlined "sentence" in the answer
+    assert split_sentences("NF4 is a 4-bit data type [1]. [2].") == [
+        "NF4 is a 4-bit data type [1]."
+    ]
+    assert complete_sentences("[1].") == []
