@@ -453,9 +453,34 @@ _TEMPLATE = re.compile(
     r"|^[a-z]:\s",
     re.IGNORECASE,
 )
+# "The answer is: X" or "Premise 1: X": the lead-in says nothing, X is the claim.
+_LEAD_IN = re.compile(
+    r"^(?:the answer(?: to (?:the|your|this) question[^:]*)? is|premise \d+|"
+    r"in (?:summary|short|conclusion)|to answer (?:the|your|this) question)\s*:\s*(?=\w)",
+    re.IGNORECASE,
+)
+# A subject that is only a pronoun: what it stands for is in another sentence.
+_PRONOUN_SUBJECT = re.compile(
+    r"^(?:it|they|this|these|that|those|he|she)\s+(?!(?:is|are|was|were)\s+(?:why|how|what)\b)"
+    r"(?:is|are|was|were|has|have|does|do|can|will|would|should|may|might|uses?|keeps?|makes?|"
+    r"means?|gives?|needs?|stores?|runs?|helps?|highlights?|shows?|allows?|reduces?|"
+    r"increases?|improves?|[a-z]+s)\b",
+    re.IGNORECASE,
+)
+_VERB = re.compile(
+    r"\b(?:is|are|was|were|has|have|gives?|uses?|preserves?|keeps?|needs?|runs?|makes?|"
+    r"loses?|saves?|costs?|offers?|provides?|achieves?)\b"
+)
+_COMPARED = re.compile(r"\bthan\s+(.+?)(?=[,;.]|\s(?:at|on|for|in|with|when|while|by)\s|$)")
+REPEATED_WORDS = 5  # a run of this many words said twice: the sentence repeats itself
 _OPEN_QUESTION = re.compile(r"\b(?:what|how|why|which|when|who|where)\b", re.IGNORECASE)
 VACUOUS_TERMS = 2  # fewer content words than this assert nothing
 RESTATED_SHARE = 0.8  # this much of a sentence's content already in the question: a restatement
+
+
+def without_lead_in(text: str) -> str:
+    """The claim of "The answer is: X", X; any other text unchanged."""
+    return _LEAD_IN.sub("", strip_citations(text).strip(), count=1)
 
 
 def vacuity(text: str, question: str = "") -> str:
@@ -465,6 +490,11 @@ def vacuity(text: str, question: str = "") -> str:
         return "says nothing the sources back: a stock phrase, not an answer"
     if plain.endswith("?"):
         return "asks a question instead of answering one"
+    if _repeats_itself(plain):
+        return "says nothing new: the sentence repeats itself"
+    compared = _compared_with_itself(plain)
+    if compared:
+        return f"compares “{compared}” with itself"
     words = {_stem(w) for w in split_words(_normalize(plain)) if w not in STOPWORDS}
     if len(words) < VACUOUS_TERMS:
         return "says nothing the sources back: too little to check"
@@ -473,6 +503,36 @@ def vacuity(text: str, question: str = "") -> str:
     if _OPEN_QUESTION.search(question) and len(words & asked) >= RESTATED_SHARE * len(words):
         return "restates the question instead of answering it"
     return ""
+
+
+def _repeats_itself(text: str) -> bool:
+    words = split_words(_normalize(text))
+    runs = [tuple(words[i : i + REPEATED_WORDS]) for i in range(len(words) - REPEATED_WORDS + 1)]
+    return len(set(runs)) < len(runs)
+
+
+def _compared_with_itself(text: str) -> str:
+    """The thing a comparative sets against itself ("round-to-nearest keeps more than
+    simple round-to-nearest"), or ""."""
+    normal = _normalize(text)
+    compared, verb = _COMPARED.search(normal), _VERB.search(normal)
+    if not compared or not verb or verb.start() > compared.start():
+        return ""
+
+    def content(part: str) -> set[str]:  # 'rounding' and 'round-to-nearest' share 'round'
+        parts = (p for w in split_words(part) for p in w.split("-"))
+        return {p if any(c.isdigit() for c in p) else p[:5] for p in parts if p not in STOPWORDS}
+
+    subject, other = content(normal[: verb.start()]), content(compared.group(1))
+    if subject and other and (subject <= other or other <= subject):
+        return compared.group(1).strip()
+    return ""
+
+
+def unresolved_subject(text: str) -> str:
+    """The pronoun a sentence starts with when its subject is only that pronoun, or ""."""
+    match = _PRONOUN_SUBJECT.match(strip_citations(text).strip())
+    return match.group(0).split()[0] if match else ""
 
 
 # -- comparing a claim with one evidence sentence ------------------------------------------
@@ -653,7 +713,7 @@ class Verifier:
         question the sentences answer, lets a mere restatement of it be told apart."""
         if not sentences:
             return []
-        texts = [strip_citations(s) for s in sentences]
+        texts = [without_lead_in(s) for s in sentences]
         pool: list[_Sentence] = []
         known: list[np.ndarray | None] = []  # None: a sentence embedded below with the claims
         for index, chunk in enumerate(evidence):
@@ -705,7 +765,13 @@ class Verifier:
         if vacuous:
             return _Judgement("uncertain", 0.0, vacuous, None)
         judgement, ranked = self._judge_by_rules(claim, vector, pool, vectors)
-        if judgement.status != "supported" or self.checker is None or threshold <= 0:
+        if judgement.status != "supported":
+            return judgement
+        pronoun = unresolved_subject(claim.text)
+        if pronoun:  # checked alone, the sentence does not say what it is about
+            reason = f"does not say what “{pronoun}” refers to, so no source can back it alone"
+            return _Judgement("uncertain", judgement.score, reason, judgement.row)
+        if self.checker is None or threshold <= 0:
             return judgement
         rows = list(dict.fromkeys([judgement.row, *ranked]))[:CHECKER_EVIDENCE]
         scores = self.checker.scores([(pool[r].profile.text, claim.text) for r in rows])

@@ -254,6 +254,16 @@ def test_a_faithful_draft_sentence_stays_supported(verifier, chunks):
             "nf4 outliers - what are they and at what size do they show up?",
             "restates the question",
         ),
+        (
+            "GPTQ needs a calibration set, and GPTQ needs a calibration set to run.",
+            "",
+            "repeats itself",
+        ),
+        (
+            "Round-to-nearest keeps more quality than simple round-to-nearest at 4 bits.",
+            "",
+            "with itself",
+        ),
     ],
 )
 def test_a_sentence_that_asserts_nothing_is_uncertain_with_its_reason(
@@ -270,3 +280,22 @@ def test_restating_a_yes_no_question_as_a_statement_is_an_answer():
         )
         == ""
     )
+
+
+def test_a_comparison_of_two_different_things_is_a_claim():
+    assert verify.vacuity("LLaMA-3 is more sensitive to quantization than LLaMA-2.") == ""
+    assert verify.vacuity("GPTQ preserves more quality than round-to-nearest.") == ""
+
+
+def test_a_lead_in_is_dropped_and_what_follows_is_checked(verifier, chunks):
+    evidence = [c for c in chunks if c.doc_id == "gptq.md"]
+    claim = "GPTQ quantizes a 175B model to 3-4 bits in about 4 GPU hours."
+    plain, led = verifier.check([claim, f"The answer is: {claim}"], evidence, "how long?")
+    assert led.status == plain.status == "supported", led.reason
+
+
+def test_a_sentence_whose_subject_is_a_bare_pronoun_cannot_be_backed_alone(verifier, chunks):
+    evidence = [c for c in chunks if c.doc_id == "gptq.md"]
+    sentence = "It quantizes a 175B model to 3-4 bits in about 4 GPU hours."
+    verdict = verifier.check([sentence], evidence, "how long does gptq take?")[0]
+    assert verdict.status == "uncertain" and "“It” refers to" in verdict.reason
