@@ -30,6 +30,12 @@ _paragraph_splitter = RecursiveCharacterTextSplitter(
 
 
 @dataclass(frozen=True)
+class NextStep:
+    step: str
+    risk: str
+
+
+@dataclass(frozen=True)
 class Document:
     path: Path
     title: str
@@ -38,6 +44,9 @@ class Document:
     license: str
     body: str
     trusted: str = "curated"  # "curated", "user" or "moderator"
+    topic: str = ""  # a topic of knowledge/topics.yaml (curated documents)
+    # The document's own next steps, each with one reason it might be wrong.
+    next_steps: tuple[NextStep, ...] = ()
 
     @property
     def doc_id(self) -> str:
@@ -105,6 +114,8 @@ def parse_document(path: Path, trusted: str = "curated") -> Document:
     if not body:
         raise SourceError(f"{path}: has front matter but no text")
     return Document(
+        topic=str(meta.get("topic") or "").strip(),
+        next_steps=_next_steps(path, meta.get("next_steps")),
         path=path,
         title=str(meta["title"]).strip(),
         source=str(meta["source"]).strip(),
@@ -113,6 +124,16 @@ def parse_document(path: Path, trusted: str = "curated") -> Document:
         body=body,
         trusted=trusted,
     )
+
+
+def _next_steps(path: Path, raw) -> tuple[NextStep, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(
+        isinstance(item, dict) and set(item) == {"step", "risk"} for item in raw
+    ):
+        raise SourceError(f"{path}:2: next_steps must be a list of 'step:' and 'risk:' pairs")
+    return tuple(NextStep(str(i["step"]).strip(), str(i["risk"]).strip()) for i in raw)
 
 
 def load_documents(folders: list[tuple[Path, str]]) -> tuple[list[Document], list[str]]:

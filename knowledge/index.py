@@ -43,7 +43,7 @@ COVERED_LEXICAL = 10.0
 NEAR_DUPLICATE = 0.85
 # A question this close in meaning to some chunk is about the field even when no chunk
 # answers it (calibrated on bench/data/topic_questions.jsonl, its calibration split).
-TOPIC_COSINE = 0.35
+TOPIC_COSINE = 0.45  # calibration: off topic at most 0.42, on topic at least 0.51
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ class KnowledgeIndex:
         self._chunks: list[Chunk] = []
         self._bm25: BM25Okapi | None = None
         self._field_terms: frozenset[str] = frozenset()
+        self._documents: dict[str, Document] = {}
 
     @classmethod
     def from_settings(cls, settings) -> "KnowledgeIndex":
@@ -180,6 +181,7 @@ class KnowledgeIndex:
         tmp.replace(self._manifest_path)
 
     def _load_lexical(self, documents: list[Document]) -> None:
+        self._documents = {doc.doc_id: doc for doc in documents}
         self._chunks = [chunk for doc in documents for chunk in chunk_document(doc)]
         corpus = [search_terms(f"{c.title} {c.section} {c.text}") for c in self._chunks]
         self._bm25 = BM25Okapi(corpus) if corpus else None
@@ -190,6 +192,9 @@ class KnowledgeIndex:
     @property
     def chunks(self) -> list[Chunk]:
         return list(self._chunks)
+
+    def document(self, doc_id: str) -> Document | None:
+        return self._documents.get(doc_id)
 
     @property
     def document_titles(self) -> list[str]:

@@ -1,4 +1,5 @@
 import pytest
+import yaml
 
 from knowledge.documents import (
     PACKAGED_SOURCES,
@@ -8,14 +9,35 @@ from knowledge.documents import (
 )
 from knowledge.errors import SourceError
 
+TOPIC_MAP = PACKAGED_SOURCES.parent / "topics.yaml"
+
 
 def test_every_packaged_source_has_valid_front_matter_and_a_source():
     documents, errors = load_documents([(PACKAGED_SOURCES, "curated")])
     assert errors == []
-    assert 20 <= len(documents) <= 60
+    assert len(documents) >= 100
     for doc in documents:
-        assert doc.title and doc.source and doc.license
+        assert doc.title and doc.source and doc.license, doc.doc_id
+        assert doc.url.startswith("https://") or doc.topic == "lesson", doc.doc_id
         assert len(doc.body.split()) > 60, doc.doc_id
+        assert len(doc.next_steps) == 2, doc.doc_id
+        assert all(len(s.step) > 20 and len(s.risk) > 20 for s in doc.next_steps), doc.doc_id
+
+
+def test_the_topic_map_and_the_documents_agree():
+    topics = yaml.safe_load(TOPIC_MAP.read_text())["topics"]
+    mapped = {name: t["id"] for t in topics for name in t["documents"]}
+    assert sum(len(t["documents"]) for t in topics) == len(mapped), "a document in two topics"
+    documents, _ = load_documents([(PACKAGED_SOURCES, "curated")])
+    assert mapped == {doc.doc_id: doc.topic for doc in documents}
+    assert all(t["title"] and t["documents"] for t in topics)
+
+
+def test_malformed_next_steps_name_the_file(tmp_path):
+    path = tmp_path / "bad.md"
+    path.write_text("---\ntitle: T\nsource: S\nurl: ''\nlicense: x\nnext_steps: [a]\n---\nText.\n")
+    with pytest.raises(SourceError, match="next_steps must be a list"):
+        parse_document(path)
 
 
 def test_chunks_keep_title_source_and_numbers_intact():

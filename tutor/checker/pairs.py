@@ -13,6 +13,7 @@ import random
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from tutor.text import split_sentences, strip_citations
 
@@ -262,12 +263,18 @@ def recombine(sentence: str, rng: random.Random, sentences: list[str]) -> str | 
     head = re.match(r"(.{12,}?)\b(is|are|uses|needs|keeps|reaches|loses|has|gives)\b", sentence)
     if head is None:
         return None
-    donors = [s for s in sentences if s != sentence and re.search(rf"\b{head.group(2)}\b", s)]
+    donors = [s for s in _with_word(head.group(2), tuple(sentences)) if s != sentence]
     if not donors:
         return None
     donor = rng.choice(donors)
     tail = donor[re.search(rf"\b{head.group(2)}\b", donor).start() :]
     return head.group(1) + tail
+
+
+@lru_cache(maxsize=16)
+def _with_word(word: str, sentences: tuple[str, ...]) -> list[str]:
+    """The sentences using a word: found once per word, not once per sentence and word."""
+    return [s for s in sentences if re.search(rf"\b{word}\b", s)]
 
 
 # What a small model tacks onto a copied sentence: true-sounding, backed by nothing.
