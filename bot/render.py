@@ -10,7 +10,7 @@ import re
 import discord
 
 from quiz.engine import AnswerResult, QuestionView, Summary
-from tutor.answer import MARKERS, Answer, Sentence, SourceRef
+from tutor.answer import ARITHMETIC_HEADING, MARKERS, Answer, Sentence, SourceRef
 from tutor.steps import NextSteps
 from tutor.storage import Review
 
@@ -119,6 +119,8 @@ def answer_body(answer: Answer) -> str:
     if answer.kind != "answer":
         return answer.message
     parts = []
+    if answer.arithmetic:
+        parts.append(ARITHMETIC_HEADING + "\n" + "\n".join(map(sentence, answer.arithmetic)))
     if answer.from_sources:
         parts.append("**What the sources say**\n" + " ".join(map(sentence, answer.from_sources)))
     if answer.draft:

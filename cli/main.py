@@ -78,6 +78,19 @@ def _print_one(settings: Settings, call, as_json: bool) -> int:
     return 0
 
 
+def cmd_memory(args, settings: Settings) -> int:
+    from terminal.console import for_terminal
+    from tutor.memory import estimate_for
+
+    estimate = estimate_for(
+        args.model, args.precision, args.context, args.batch, args.kv_precision, args.bandwidth
+    )
+    print(
+        json.dumps(estimate.to_dict()) if args.json else for_terminal(estimate.render(), sys.stdout)
+    )
+    return 0
+
+
 def cmd_verify(args, settings: Settings) -> int:
     from knowledge.index import KnowledgeIndex
     from tutor.service import build_verifier, claim_report
@@ -232,6 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
     steps.add_argument("detail")
     steps.add_argument("--json", action="store_true")
     steps.set_defaults(handler=cmd_steps)
+
+    memory = commands.add_parser(
+        "memory", help="the memory of a model's weights and KV cache, with the formulas and sources"
+    )
+    memory.add_argument("model", help="a known model ('llama 2 70b') or a parameter count ('70B')")
+    memory.add_argument("--precision", default="fp16", help="e.g. fp16, int8, nf4, q4_k_m, 4-bit")
+    memory.add_argument("--context", type=int, default=0, help="context length in tokens")
+    memory.add_argument("--batch", type=int, default=1, help="sequences held at once")
+    memory.add_argument("--kv-precision", default="fp16", help="the KV cache's precision")
+    memory.add_argument(
+        "--bandwidth", type=float, help="memory bandwidth in GB/s: the decode bound"
+    )
+    memory.add_argument("--json", action="store_true")
+    memory.set_defaults(handler=cmd_memory)
 
     verify = commands.add_parser("verify", help="check a claim against the knowledge base")
     verify.add_argument("claim", help="the claim, or - to read one per line from stdin")

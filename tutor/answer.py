@@ -29,7 +29,7 @@ class Sentence:
     score: float
     citations: list[int]
     reason: str = ""
-    origin: Literal["source", "draft"] = "draft"
+    origin: Literal["arithmetic", "source", "draft"] = "draft"
 
     @property
     def flagged(self) -> bool:
@@ -69,6 +69,10 @@ class Answer:
     @property
     def flagged(self) -> bool:
         return any(s.flagged for s in self.sentences)
+
+    @property
+    def arithmetic(self) -> list[Sentence]:
+        return [s for s in self.sentences if s.origin == "arithmetic"]
 
     @property
     def from_sources(self) -> list[Sentence]:
@@ -124,6 +128,10 @@ class Answer:
         if self.kind != "answer":
             return self.message
         parts = []
+        if self.arithmetic:
+            parts.append(
+                ARITHMETIC_HEADING + "\n" + "\n".join(map(render_sentence, self.arithmetic))
+            )
         if self.from_sources:
             parts.append(
                 "**What the sources say**\n" + " ".join(map(render_sentence, self.from_sources))
@@ -136,6 +144,9 @@ class Answer:
         if with_sources and self.sources:
             parts.append("**Sources**\n" + "\n".join(map(render_source, self.sources)))
         return "\n\n".join(parts)
+
+
+ARITHMETIC_HEADING = "**The arithmetic** (each input from a cited source)"
 
 
 def render_sentence(sentence: Sentence) -> str:

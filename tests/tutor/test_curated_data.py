@@ -18,6 +18,7 @@ from tutor.errors import CuratedError, LabError
 from tutor.lab import answers, run
 from tutor.lab.answers import QUESTIONS_FILE, BenchQuestion, load_questions
 from tutor.lab.measure import EVAL_DOCUMENTS_FILE, EvalDocument, eval_documents
+from tutor.memory import MODEL_SHAPES, PRECISIONS, ModelShape, Precision
 from tutor.steps import FALLBACK_STEPS, FALLBACK_STEPS_FILE, FallbackStep, fallback_steps
 from tutor.verify import MISCONCEPTIONS, MISCONCEPTIONS_FILE, Misconception
 
@@ -31,8 +32,11 @@ TABLES = [
     (FALLBACK_STEPS_FILE, FallbackStep, "doc_id"),
     (EVAL_DOCUMENTS_FILE, EvalDocument, "doc_id"),
     (QUESTIONS_FILE, BenchQuestion, "source"),
+    (DATA_DIR / "precisions.yaml", Precision, "doc_id"),
 ]
 TABLE_IDS = [path.name for path, _, _ in TABLES]
+# Tables whose entries cite an outside source (a model's config.json), not a document.
+OUTSIDE_CITED = [(DATA_DIR / "model_shapes.yaml", ModelShape)]
 
 
 def read_raw(path: Path, entry_type) -> list[dict]:
@@ -62,9 +66,16 @@ def test_every_packaged_table_validates_against_its_schema(path, entry_type, doc
     assert len(entries) == len(read_raw(path, entry_type)), "every entry was loaded"
 
 
+@pytest.mark.parametrize(
+    ("path", "entry_type"), OUTSIDE_CITED, ids=lambda p: getattr(p, "name", "")
+)
+def test_every_table_citing_outside_sources_validates(path, entry_type):
+    assert len(load_table(path, entry_type)) == len(read_raw(path, entry_type))
+
+
 def test_every_data_file_in_the_package_has_a_schema_here():
     found = {p for folder in (DATA_DIR, LAB_DATA_DIR) for p in folder.iterdir() if p.is_file()}
-    assert found == {path for path, _, _ in TABLES}
+    assert found == {path for path, _, _ in TABLES} | {path for path, _ in OUTSIDE_CITED}
 
 
 @pytest.mark.parametrize(("path", "entry_type", "doc_field"), TABLES, ids=TABLE_IDS)
@@ -263,3 +274,12 @@ def test_a_caution_whose_source_the_index_lacks_is_passed_over():
     assert len(steps) == 2
     assert missing not in [ref.doc_id for ref in retrieved]
     assert all(step.citations[0] in [ref.n for ref in retrieved] for step in steps)
+
+
+def test_model_shapes_are_consistent_and_aliases_name_one_thing():
+    for shape in MODEL_SHAPES:
+        assert shape.attention_heads % shape.kv_heads == 0, shape.name  # grouped-query attention
+        assert shape.url.startswith("https://"), shape.name
+    for table in (MODEL_SHAPES, PRECISIONS):
+        aliases = [alias.lower() for entry in table for alias in entry.aliases]
+        assert len(aliases) == len(set(aliases))

@@ -1,0 +1,76 @@
+"""The memory arithmetic: figures a learner can redo by hand, each input cited."""
+
+import pytest
+
+from tutor import memory
+from tutor.errors import GuardError
+
+
+def test_weights_are_parameters_times_bits_per_weight():
+    estimate = memory.estimate_for("70B", "4-bit")
+    assert estimate.weights_bytes == pytest.approx(35e9)  # 70e9 × 0.5 bytes
+    assert estimate.kv_bytes is None  # no shape, no context: said, not guessed
+    assert "KV cache" in estimate.render()
+
+
+def test_block_scales_count_in_the_weights():
+    plain, nf4 = memory.estimate_for("7B", "4-bit"), memory.estimate_for("7B", "nf4")
+    assert nf4.weights_bytes / plain.weights_bytes == pytest.approx(4.5 / 4)
+
+
+def test_the_kv_cache_matches_the_figure_its_source_states():
+    # kv-cache-memory-formula.md: Llama-3-8B, 8,192 tokens at 16 bits, 1 GiB per sequence
+    estimate = memory.estimate_for("Llama-3-8B", "fp16", context=8192)
+    assert estimate.kv_bytes == 2**30
+    doubled = memory.estimate_for("Llama-3-8B", "fp16", context=8192, batch=2)
+    assert doubled.kv_bytes == 2 * estimate.kv_bytes
+    fp8 = memory.estimate_for("Llama-3-8B", "fp16", context=8192, kv_precision="fp8")
+    assert fp8.kv_bytes == estimate.kv_bytes / 2
+
+
+def test_the_decoding_bound_is_bandwidth_over_bytes_read():
+    estimate = memory.estimate_for("70B", "fp16", bandwidth_gbs=3350)
+    assert estimate.tokens_per_s_bound == pytest.approx(3350 / 140, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("question", "model", "precision", "context"),
+    [
+        ("How much memory do the weights of a 70B model need at 4-bit?", "a 70B model", "4-bit", 0),
+        ("how much vram for llama 2 70b in nf4 with 4k context", "Llama-2-70B", "nf4", 4096),
+        ("13b modle in int8, is that about 13 gb?", "a 13B model", "int8", 0),
+        ("will mixtral fit in 48GB at q4_k_m, 32768 tokens", "Mixtral-8x7B", "Q4_K_M", 32768),
+    ],
+)
+def test_a_memory_question_is_read_for_its_model_precision_and_context(
+    question, model, precision, context
+):
+    estimate = memory.from_question(question)
+    assert (estimate.model, estimate.precision, estimate.context) == (model, precision, context)
+
+
+@pytest.mark.parametrize("question", ["What is NF4?", "Is a 70B model better at reasoning?"])
+def test_other_questions_are_not_arithmetic(question):
+    assert memory.from_question(question) is None
+
+
+@pytest.mark.parametrize(
+    ("model", "precision", "message"),
+    [
+        ("a dog", "fp16", "unknown model"),
+        ("70B", "fp7", "unknown precision"),
+        ("0B", "fp16", "out of range"),
+    ],
+)
+def test_bad_inputs_say_what_is_wrong(model, precision, message):
+    with pytest.raises(GuardError, match=message):
+        memory.estimate_for(model, precision)
+
+
+async def test_ask_answers_a_memory_question_with_the_arithmetic_cited(fake_service):
+    answer = await fake_service.ask("How much memory do the weights of a 70B model need at 4-bit?")
+    assert answer.arithmetic[0].text.startswith("Weights: 70 × 10⁹ parameters × 4 bits")
+    assert "35.0 GB" in answer.arithmetic[0].text
+    cited = {answer.sources[n - 1].doc_id for s in answer.arithmetic for n in s.citations}
+    assert "bytes-per-weight.md" in cited
+    assert not answer.draft and not answer.model_text  # no draft to repeat the 7B figures

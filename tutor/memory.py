@@ -1,0 +1,327 @@
+"""Memory arithmetic a learner can check: the weights, the KV cache and the decoding bound.
+
+Every figure is a formula over inputs that each come from a table with a source: the bits
+per weight of a precision (tutor/data/precisions.yaml, scales included) and the shape of
+a known model (tutor/data/model_shapes.yaml, from its config.json). The result shows the
+formula with the numbers filled in, so the learner can redo it by hand.
+"""
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import ClassVar
+
+from pydantic import Field
+
+from tutor.curated import DATA_DIR, Entry, SourceDoc, Text, load_table
+from tutor.errors import GuardError
+
+GB = 1e9
+GIB = 2**30
+KV_FORMULA_DOC = "kv-cache-memory-formula.md"
+DECODE_BOUND_DOC = "decode-speed-estimate.md"
+OVERHEAD_DOC = "runtime-memory-overhead.md"
+DEFAULT_KV_PRECISION = "fp16"
+MAX_PARAMETERS_B = 10_000.0  # beyond any model: a typo, not a question
+MAX_CONTEXT = 10_000_000
+
+
+class Precision(Entry):
+    """A number format's stored bits per weight, scales included, and the source saying so."""
+
+    table: ClassVar[str] = "precisions"
+    key: ClassVar[str] = "name"
+
+    name: Text
+    aliases: tuple[Text, ...] = Field(min_length=1)
+    bits_per_weight: float = Field(gt=0, le=32)
+    note: Text
+    doc_id: SourceDoc
+
+
+class ModelShape(Entry):
+    """The sizes that the memory arithmetic needs, as a model's config.json gives them."""
+
+    table: ClassVar[str] = "model_shapes"
+    key: ClassVar[str] = "name"
+
+    name: Text
+    aliases: tuple[Text, ...] = Field(min_length=1)
+    parameters_b: float = Field(gt=0)
+    layers: int = Field(gt=0)
+    hidden_size: int = Field(gt=0)
+    attention_heads: int = Field(gt=0)
+    kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    max_context: int = Field(gt=0)
+    source: Text
+    url: Text
+
+
+PRECISIONS = load_table(DATA_DIR / "precisions.yaml", Precision)
+MODEL_SHAPES = load_table(DATA_DIR / "model_shapes.yaml", ModelShape)
+
+
+@dataclass
+class Line:
+    """One step of the arithmetic and the sources of its inputs."""
+
+    label: str
+    formula: str
+    result: str
+    doc_ids: list[str]
+    urls: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return f"{self.label}: {self.formula} = {self.result}."
+
+
+@dataclass
+class Estimate:
+    model: str
+    parameters_b: float
+    precision: str
+    context: int
+    batch: int
+    weights_bytes: float
+    kv_bytes: float | None  # None: the model's shape is unknown
+    tokens_per_s_bound: float | None  # None: no bandwidth given
+    lines: list[Line]
+
+    @property
+    def not_counted(self) -> str:
+        missing = "Activations and runtime overhead come on top"
+        if self.kv_bytes is None:
+            missing = "The KV cache (give a known model and a context length), activations "
+            missing += "and runtime overhead come on top"
+        return missing + "."
+
+    @property
+    def total_bytes(self) -> float:
+        return self.weights_bytes + (self.kv_bytes or 0.0)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["lines"] = [asdict(line) | {"text": line.text} for line in self.lines]
+        return data | {"total_bytes": self.total_bytes}
+
+    def render(self) -> str:
+        """Markdown: one line per step, then where each input comes from."""
+        title = f"**Memory of {self.model} at {self.precision}**"
+        if self.kv_bytes is not None:
+            title += f" (context {self.context:,} tokens, batch {self.batch})"
+        lines = [title, *(f"- {line.text}" for line in self.lines), f"- {self.not_counted}"]
+        cited = dict.fromkeys([*(d for line in self.lines for d in line.doc_ids), OVERHEAD_DOC])
+        lines.append("Sources: " + ", ".join(cited))
+        urls = dict.fromkeys(u for line in self.lines for u in line.urls)
+        if urls:
+            lines.append("Model shape: " + ", ".join(urls))
+        return "\n".join(lines)
+
+
+def _size(size: float) -> str:
+    if size < GB:
+        return f"{size / 1e6:,.0f} MB ({size / 2**20:,.0f} MiB)"
+    return f"{size / GB:,.1f} GB ({size / GIB:,.1f} GiB)"
+
+
+def find_precision(text: str) -> Precision | None:
+    """The precision a text names ('nf4', '4-bit', 'Q4_K_M'), the longest alias first."""
+    return _find(text, PRECISIONS)
+
+
+def find_model(text: str) -> ModelShape | None:
+    """The known model a text names ('llama 2 70b', 'Mixtral-8x7B')."""
+    return _find(text, MODEL_SHAPES)
+
+
+def _find(text: str, table):
+    normal = _normal(text)
+    by_alias = sorted(
+        ((_normal(alias), entry) for entry in table for alias in (*entry.aliases, entry.name)),
+        key=lambda pair: len(pair[0]),
+        reverse=True,
+    )
+    for alias, entry in by_alias:
+        if re.search(rf"(?<![\w.]){re.escape(alias)}(?![\w])", normal):
+            return entry
+    return None
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"[\s_]+", " ", text.lower().replace("-", " ")).strip()
+
+
+_PARAMETERS = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECASE)
+_CONTEXT = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(k)?\s*(?:tokens?|token context|ctx|context)|(\d+)k\b", re.IGNORECASE
+)
+_BATCH = re.compile(r"batch(?: size)?(?: of)?\s*(\d+)|(\d+)\s*(?:users|sequences|concurrent)")
+_BANDWIDTH = re.compile(r"(\d+(?:\.\d+)?)\s*(tb|gb)\s*/\s*s", re.IGNORECASE)
+_ASKS_MEMORY = re.compile(
+    r"\b(?:memory|vram|ram|gb|gib|how big|how large|fit|size of|kv cache|tokens? per s|tok/s)\b",
+    re.IGNORECASE,
+)
+
+
+def parameters_in(text: str) -> float | None:
+    """A parameter count the text gives ('70B', '135m'), in billions."""
+    match = _PARAMETERS.search(text)
+    if not match:
+        return None
+    number = float(match.group(1))
+    return number if match.group(2).lower() == "b" else number / 1000
+
+
+def context_in(text: str) -> int:
+    match = _CONTEXT.search(text)
+    if not match:
+        return 0
+    if match.group(3):
+        return int(match.group(3)) * 1024
+    number = float(match.group(1))
+    return int(number * 1024) if match.group(2) else int(number)
+
+
+def batch_in(text: str) -> int:
+    match = _BATCH.search(text)
+    return int(match.group(1) or match.group(2)) if match else 1
+
+
+def bandwidth_in(text: str) -> float | None:
+    """Memory bandwidth the text gives, in GB/s."""
+    match = _BANDWIDTH.search(text)
+    if not match:
+        return None
+    return float(match.group(1)) * (1000 if match.group(2).lower() == "tb" else 1)
+
+
+def from_question(question: str) -> Estimate | None:
+    """The arithmetic for a question about a model's memory, if it asks one: it names a
+    model or a parameter count, and memory, VRAM or size."""
+    if not _ASKS_MEMORY.search(question):
+        return None
+    shape = find_model(question)
+    parameters = shape.parameters_b if shape else parameters_in(question)
+    if parameters is None:
+        return None
+    precision = find_precision(question) or _precision(DEFAULT_KV_PRECISION)
+    return estimate(
+        parameters,
+        precision,
+        shape,
+        context_in(question),
+        batch_in(question),
+        bandwidth_gbs=bandwidth_in(question),
+    )
+
+
+def _precision(name: str) -> Precision:
+    found = next((p for p in PRECISIONS if p.name == name), None) or find_precision(name)
+    if found is None:
+        known = ", ".join(p.name for p in PRECISIONS)
+        raise GuardError(f"unknown precision {name!r}; known: {known}")
+    return found
+
+
+def estimate_for(
+    model: str,
+    precision: str,
+    context: int = 0,
+    batch: int = 1,
+    kv_precision: str = DEFAULT_KV_PRECISION,
+    bandwidth_gbs: float | None = None,
+) -> Estimate:
+    """The arithmetic for a model (a known name or a parameter count such as '70B') at a
+    precision; GuardError says what is wrong with an input."""
+    shape = find_model(model)
+    parameters = shape.parameters_b if shape else parameters_in(model)
+    if parameters is None:
+        known = ", ".join(m.name for m in MODEL_SHAPES)
+        raise GuardError(
+            f"unknown model {model!r}: give a parameter count like 70B, or one of {known}"
+        )
+    if not 0 < parameters <= MAX_PARAMETERS_B:
+        raise GuardError(f"{parameters:g}B parameters is out of range")
+    if not 0 <= context <= MAX_CONTEXT or batch < 1:
+        raise GuardError("context must be 0 to 10,000,000 tokens and batch at least 1")
+    return estimate(
+        parameters,
+        _precision(precision),
+        shape,
+        context,
+        batch,
+        _precision(kv_precision),
+        bandwidth_gbs,
+    )
+
+
+def estimate(
+    parameters_b: float,
+    precision: Precision,
+    shape: ModelShape | None = None,
+    context: int = 0,
+    batch: int = 1,
+    kv_precision: Precision | None = None,
+    bandwidth_gbs: float | None = None,
+) -> Estimate:
+    kv_precision = kv_precision or _precision(DEFAULT_KV_PRECISION)
+    weights = parameters_b * 1e9 * precision.bits_per_weight / 8
+    lines = [
+        Line(
+            "Weights",
+            f"{parameters_b:g} × 10⁹ parameters × {precision.bits_per_weight:g} bits "
+            f"({precision.note}) ÷ 8",
+            _size(weights),
+            [precision.doc_id],
+            [shape.url] if shape else [],
+        )
+    ]
+    kv = None
+    if shape and context:
+        kv_bytes_per_value = kv_precision.bits_per_weight / 8
+        kv = 2 * shape.layers * shape.kv_heads * shape.head_dim * context * batch
+        kv *= kv_bytes_per_value
+        lines.append(
+            Line(
+                f"KV cache ({kv_precision.name})",
+                f"2 × {shape.layers} layers × {shape.kv_heads} KV heads × {shape.head_dim} "
+                f"head dim × {context:,} tokens × {batch} × {kv_bytes_per_value:g} bytes",
+                _size(kv),
+                [KV_FORMULA_DOC, kv_precision.doc_id],
+                [shape.url],
+            )
+        )
+        if context > shape.max_context:
+            lines[-1].result += f"; beyond {shape.name}'s {shape.max_context:,}-token context"
+    if kv is not None:
+        lines.append(
+            Line(
+                "Total before activations and runtime overhead",
+                f"{_size(weights).split(' (')[0]} + {_size(kv).split(' (')[0]}",
+                _size(weights + kv),
+                [OVERHEAD_DOC],
+            )
+        )
+    bound = None
+    if bandwidth_gbs:
+        bound = bandwidth_gbs * GB / (weights + (kv or 0.0))
+        lines.append(
+            Line(
+                "Decoding bound, one stream",
+                f"{bandwidth_gbs:,g} GB/s ÷ {(weights + (kv or 0.0)) / GB:,.1f} GB read per token",
+                f"at most {bound:,.1f} tokens/s",
+                [DECODE_BOUND_DOC],
+            )
+        )
+    return Estimate(
+        shape.name if shape else f"a {parameters_b:g}B model",
+        parameters_b,
+        precision.name,
+        context,
+        batch,
+        weights,
+        kv,
+        bound,
+        lines,
+    )
