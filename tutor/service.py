@@ -12,7 +12,7 @@ import yaml
 
 from knowledge.index import KnowledgeIndex
 from quiz.engine import QuestionView
-from tutor import rag
+from tutor import memory, rag
 from tutor.answer import Answer, Asker, Sentence, SourceRef
 from tutor.checker import ensure_checker
 from tutor.checker.model import Checker
@@ -25,9 +25,11 @@ from tutor.runtime.base import GenerationRequest
 from tutor.runtime.worker import ModelWorker
 from tutor.settings import Settings
 from tutor.steps import (
-    STEP_PROMPTS,
+    STEP_PROMPT,
     NextSteps,
     Step,
+    best_fitting,
+    document_candidates,
     fallback_steps,
     parse_steps,
 )
@@ -44,7 +46,6 @@ from tutor.verify import Verifier
 log = logging.getLogger(__name__)
 
 STEPS_MAX_NEW_TOKENS = 120  # two steps and two risks need more room than an answer
-STEP_CITATION_SCORE = 0.5  # a step is cited only where a source clearly backs it
 
 
 def build_verifier(
@@ -140,7 +141,8 @@ class TutorService:
             self.index.search, question, self.settings.top_k, self.settings.relevance_floor
         )
         answer.timings_ms["retrieve"] = _ms_since(started)
-        if not hits:
+        estimate = memory.from_question(question)
+        if not hits and estimate is None:
             on_topic = await asyncio.to_thread(self.index.is_on_topic, question)
             answer.kind = "not_covered" if on_topic else "off_topic"
             answer.message = (
@@ -162,6 +164,9 @@ class TutorService:
         )
         lead = await asyncio.to_thread(self._premise_checked, question, hits) + lead
         answer.timings_ms["compose"] = _ms_since(mark)
+        if estimate is not None:  # the arithmetic answers it: no draft to repeat 7B figures
+            answer.sentences = self._arithmetic(estimate, answer.sources) + lead
+            return await self._finished(answer, asker, started)
 
         mark = time.perf_counter()
         messages = rag.build_messages(question, hits, rag.SYSTEM_PROMPTS[mode])
@@ -174,11 +179,27 @@ class TutorService:
         draft = await asyncio.to_thread(self._verified_draft, question, generation.text, hits, lead)
         answer.timings_ms["verify"] = _ms_since(mark)
         answer.sentences = lead + draft
-        answer.timings_ms["total"] = _ms_since(started)
+        return await self._finished(answer, asker, started)
 
+    async def _finished(self, answer: Answer, asker: Asker, started: float) -> Answer:
+        answer.timings_ms["total"] = _ms_since(started)
         await asyncio.to_thread(self._record, answer, asker)
         _log_answer(answer, asker)
         return answer
+
+    def _arithmetic(self, estimate: memory.Estimate, sources: list[SourceRef]) -> list[Sentence]:
+        """The estimate's lines as sentences, each citing the sources of its inputs (added
+        to the answer's sources where retrieval did not bring them)."""
+        numbers = {ref.doc_id: ref.n for ref in sources}
+        sentences = []
+        for line in estimate.lines:
+            for doc_id in line.doc_ids:
+                if doc_id not in numbers and (ref := self._source_for(doc_id, len(sources) + 1)):
+                    sources.append(ref)
+                    numbers[doc_id] = ref.n
+            cited = [numbers[d] for d in line.doc_ids if d in numbers]
+            sentences.append(Sentence(line.text, "supported", 1.0, cited, origin="arithmetic"))
+        return sentences
 
     def _record(self, answer: Answer, asker: Asker) -> None:
         """Log the question with its answer; a flagged answer also goes to the review queue."""
@@ -262,27 +283,49 @@ class TutorService:
     # -- next steps -----------------------------------------------------------------
 
     async def steps(self, detail: str) -> NextSteps:
-        """Two next steps for one detail of the lesson, each with one reason it might be wrong."""
+        """Two next steps for one detail of the lesson, each with one reason it might be wrong:
+        the retrieved documents' own, then the model's, then the general cautions."""
         detail = clean_text(detail, self.settings.max_question_chars, what="detail")
         hits = await asyncio.to_thread(
             self.index.search, detail, self.settings.top_k, self.settings.relevance_floor
         )
         sources = rag.number_sources(hits)
-        for path, prompt in zip(("model", "model-retry"), STEP_PROMPTS):
-            messages = rag.build_messages(detail, hits, prompt)
+        chosen = await asyncio.to_thread(self._backed_document_steps, detail, hits, sources)
+        if len(chosen) == 2:
+            return NextSteps(detail, chosen, "sources", sources)
+        if hits:
+            messages = rag.build_messages(detail, hits, STEP_PROMPT)
             generation = await self.generate(messages, max_new_tokens=STEPS_MAX_NEW_TOKENS)
-            parsed = parse_steps(generation.text)
-            if parsed:
-                await asyncio.to_thread(self._cite_steps, parsed, hits)
-                return NextSteps(detail, parsed, path, sources)
-        proposed = fallback_steps(sources, self._source_for)
-        return NextSteps(detail, proposed, "sources", sources)
+            proposed = parse_steps(generation.text) or []
+            backed = await asyncio.to_thread(self._backed, proposed, [h.chunk for h in hits])
+            if len(backed) == 2:
+                return NextSteps(detail, backed, "model", sources)
+        general = fallback_steps(sources, self._source_for)
+        chosen += [g for g in general if g.step not in {c.step for c in chosen}]
+        return NextSteps(detail, chosen[:2], "general", sources)
 
-    def _cite_steps(self, proposed: list[Step], hits) -> None:
-        verdicts = self.verifier.check([s.step for s in proposed], [h.chunk for h in hits])
+    def _backed_document_steps(self, detail: str, hits, sources: list[SourceRef]) -> list[Step]:
+        """The two best-fitting of the retrieved documents' own steps whose risk the verifier
+        finds backed by its document, each citing that document."""
+        candidates = best_fitting(detail, document_candidates(hits, sources, self.index.document))
+        chosen: list[Step] = []
+        for candidate in candidates:
+            chunks = [c for c in self.index.chunks if c.doc_id == candidate.doc.doc_id]
+            if self.verifier.check([candidate.risk], chunks)[0].status == "supported":
+                chosen.append(Step(candidate.step, candidate.risk, [candidate.n]))
+            if len(chosen) == 2:
+                break
+        return chosen
+
+    def _backed(self, proposed: list[Step], chunks) -> list[Step]:
+        """The model's steps whose risk the sources back, each citing the backing source."""
+        verdicts = self.verifier.check([s.risk for s in proposed], chunks)
+        backed = []
         for step, verdict in zip(proposed, verdicts):
-            if verdict.evidence is not None and verdict.score >= STEP_CITATION_SCORE:
+            if verdict.status == "supported" and verdict.evidence is not None:
                 step.citations = [verdict.evidence + 1]
+                backed.append(step)
+        return backed
 
     def _source_for(self, doc_id: str, n: int) -> SourceRef | None:
         chunk = next((c for c in self.index.chunks if c.doc_id == doc_id), None)

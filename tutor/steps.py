@@ -1,33 +1,36 @@
 """Two possible next steps from one detail of the lesson, each with one reason it might be wrong.
 
-A 135M model does not always follow a format, so its output is parsed strictly, retried
-once with a tighter prompt, and replaced by steps composed from the sources when both
-fail: the learner always gets exactly two steps, each with its risk, and is told which
-path produced them.
+Every source document carries its own two next steps, each with a risk its text states
+(front matter `next_steps`). The steps offered are those of the documents the detail
+retrieves that fit it best, and a risk is kept only when the verifier finds it backed by
+its document. Only where the sources give fewer than two (a detail nothing covers, a
+moderator's correction) is the model asked, once; its steps count only if they parse and
+their risks pass the verifier; the general cautions (tutor/data/fallback_steps.yaml)
+fill whatever is still missing. The learner always gets two steps and is told the path.
 """
 
 import re
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar, Literal
 
+import numpy as np
+
+from knowledge.documents import Document
+from knowledge.embeddings import embed, embed_query
+from knowledge.terms import search_terms
 from tutor.answer import SourceRef, render_source
 from tutor.curated import DATA_DIR, Entry, SourceDoc, Text, load_table
 
-Path = Literal["model", "model-retry", "sources"]
+Path = Literal["sources", "model", "general"]
+STEP_DOCUMENTS = 3  # the best-retrieved documents whose own steps are considered
+SHARED_TERM_BONUS = 0.1  # a step naming a term of the detail fits it better
 
-STEP_PROMPTS = (
-    (
-        "You help a learner of AI model quantization. Given one detail from the lesson, "
-        "propose exactly two possible next steps, each with one reason it might be wrong. "
-        "Use the sources. Answer in exactly this format:\n"
-        "Step 1: <step>\nRisk 1: <why it might be wrong>\n"
-        "Step 2: <step>\nRisk 2: <why it might be wrong>"
-    ),
-    (
-        "Reply with exactly four lines and nothing else:\n"
-        "Step 1: ...\nRisk 1: ...\nStep 2: ...\nRisk 2: ...\n"
-        "Each step is one thing to try about the detail; each risk is one reason it could fail."
-    ),
+STEP_PROMPT = (
+    "You help a learner of AI model quantization. Given one detail from the lesson, "
+    "propose exactly two possible next steps, each with one reason it might be wrong. "
+    "Use the sources. Answer in exactly this format:\n"
+    "Step 1: <step>\nRisk 1: <why it might be wrong>\n"
+    "Step 2: <step>\nRisk 2: <why it might be wrong>"
 )
 
 # "Step 1: ...", "**Risk 2** - ...", "1. Step 1) ...": the label, its number, the content.
@@ -38,9 +41,9 @@ _LINE = re.compile(
 
 
 class FallbackStep(Entry):
-    """One of the sources' own cautions (tutor/data/fallback_steps.yaml), used when the
-    model's steps cannot be parsed: a next step, one reason it might be wrong, and the
-    source backing that reason."""
+    """A general caution (tutor/data/fallback_steps.yaml), used when neither the sources'
+    own steps nor the model's fit the detail: a next step, one reason it might be wrong,
+    and the source backing that reason."""
 
     table: ClassVar[str] = "fallback_steps"
     key: ClassVar[str] = "step"
@@ -79,9 +82,9 @@ class NextSteps:
 
     def render(self) -> str:
         origin = {
-            "model": "proposed by the model from the sources",
-            "model-retry": "proposed by the model on a second, stricter try",
-            "sources": "composed from the sources (the model's reply did not follow the format)",
+            "sources": "from the sources on this detail, each risk checked against its source",
+            "model": "proposed by the model from the sources, each risk checked against them",
+            "general": "general cautions: the sources give no steps specific to this detail",
         }[self.path]
         lines = [f"**Two possible next steps** ({origin})"]
         for number, step in enumerate(self.steps, start=1):
@@ -128,3 +131,46 @@ def fallback_steps(sources: list[SourceRef], source_for) -> list[Step]:
         if len(proposed) == 2:
             break
     return proposed
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One of a document's own next steps, and the source number its risk is cited by."""
+
+    step: str
+    risk: str
+    doc: Document
+    n: int
+
+
+def document_candidates(hits, sources: list[SourceRef], document_of) -> list[Candidate]:
+    """The own next steps of the best-retrieved documents (`document_of(doc_id)` gives
+    a Document or None), each with the number of its document among the sources."""
+    numbers: dict[str, int] = {}
+    for ref in sources:
+        numbers.setdefault(ref.doc_id, ref.n)
+    candidates = []
+    for doc_id in list(numbers)[:STEP_DOCUMENTS]:
+        doc = document_of(doc_id)
+        for own in doc.next_steps if doc else ():
+            candidates.append(Candidate(own.step, own.risk, doc, numbers[doc_id]))
+    return candidates
+
+
+def best_fitting(detail: str, candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates by how well they fit the detail: meaning, and terms they share."""
+    if not candidates:
+        return []
+    meaning = embed([f"{c.step} {c.risk}" for c in candidates]) @ np.asarray(embed_query(detail))
+    terms = set(search_terms(detail))
+    scores = [
+        float(m) + SHARED_TERM_BONUS * bool(terms & set(search_terms(c.step)))
+        for m, c in zip(meaning, candidates, strict=True)
+    ]
+    order = sorted(range(len(candidates)), key=lambda i: scores[i], reverse=True)
+    return [candidates[i] for i in order]
+
+
+def names_the_detail(step: Step, detail: str) -> bool:
+    """Whether a step speaks of the detail: it shares one of its terms."""
+    return bool(set(search_terms(detail)) & set(search_terms(f"{step.step} {step.risk}")))

@@ -35,27 +35,62 @@ def test_a_half_followed_format_is_refused(reply):
     assert parse_steps(reply) is None
 
 
-async def test_steps_from_the_real_model_are_always_two_with_risks(service):
+async def test_steps_from_the_real_service_are_always_two_with_risks(service):
     proposal = await service.steps(DETAIL)
     assert len(proposal.steps) == 2
-    assert all(step.step and step.risk for step in proposal.steps)
-    assert proposal.path in {"model", "model-retry", "sources"}
+    assert all(step.step and step.risk and step.citations for step in proposal.steps)
+    assert proposal.path in {"sources", "model", "general"}
     assert "Might be wrong because" in proposal.render()
 
 
-async def test_garbage_from_the_model_falls_back_to_cited_steps(service, monkeypatch):
-    calls = []
+def no_model(monkeypatch, service):
+    async def refuse(*args, **kwargs):
+        raise AssertionError("the model was asked")
 
-    async def garbage(messages, on_text=None, max_new_tokens=None):
-        calls.append(messages)
-        return Generation("lorem ipsum ### Step: ???", 10, 10, 1.0, 1.0)
+    monkeypatch.setattr(service, "generate", refuse)
 
-    monkeypatch.setattr(service, "generate", garbage)
-    proposal = await service.steps(DETAIL)
-    assert len(calls) == 2, "one retry with a tighter prompt, then the fallback"
+
+@pytest.mark.parametrize(
+    ("detail", "document"),
+    [
+        (
+            "QLoRA's double quantization shrinks the scales to 0.127 bits",
+            "block-scales-overhead.md",
+        ),
+        ("HQQ quantizes without calibration data", "hqq.md"),
+        ("Ollama's default tag is q4_K_M", "ollama-quantization.md"),
+    ],
+)
+async def test_a_covered_detail_gets_its_documents_own_steps_without_the_model(
+    fake_service, monkeypatch, detail, document
+):
+    no_model(monkeypatch, fake_service)
+    proposal = await fake_service.steps(detail)
     assert proposal.path == "sources"
-    assert len(proposal.steps) == 2
-    numbers = {ref.n for ref in proposal.sources}
+    cited = {proposal.sources[n - 1].doc_id for s in proposal.steps for n in s.citations}
+    assert document in cited
     for step in proposal.steps:
-        assert step.risk and step.citations and set(step.citations) <= numbers
-    assert "composed from the sources" in proposal.render()
+        [n] = step.citations
+        own = fake_service.index.document(proposal.sources[n - 1].doc_id).next_steps
+        assert (step.step, step.risk) in {(o.step, o.risk) for o in own}
+
+
+async def test_without_own_steps_the_model_is_asked_once_and_its_risks_checked(
+    fake_service, monkeypatch
+):
+    monkeypatch.setattr(fake_service.index, "document", lambda doc_id: None)  # as a correction
+    replies = iter(
+        [
+            "Step 1: Try NF4 on your chat data.\nRisk 1: The moon is made of cheese.\n"
+            "Step 2: Try int8.\nRisk 2: Bananas are a kind of quantizer.",
+        ]
+    )
+
+    async def model(messages, on_text=None, max_new_tokens=None):
+        return Generation(next(replies), 10, 10, 1.0, 1.0)
+
+    monkeypatch.setattr(fake_service, "generate", model)
+    proposal = await fake_service.steps(DETAIL)
+    assert proposal.path == "general", "unbacked risks are not offered as the model's"
+    assert len(proposal.steps) == 2 and all(s.citations for s in proposal.steps)
+    assert "general cautions" in proposal.render()
