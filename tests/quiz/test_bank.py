@@ -166,9 +166,13 @@ def test_lesson_q10_adds_three_good_uses_to_the_lessons_option():
     assert q10.correct == 0
 
 
-def test_deep_dive_has_at_least_twenty_questions():
+def test_deep_dive_covers_the_knowledge_base_topics():
     bank = load_bank("deep_dive")
-    assert len(bank.questions) >= 20
+    assert len(bank.questions) >= 60
+    topics = yaml.safe_load((SOURCES_DIR.parent / "topics.yaml").read_text())["topics"]
+    topic_of = {doc: t["id"] for t in topics for doc in t["documents"]}
+    covered = {topic_of[s] for q in bank.questions for s in q.sources}
+    assert len(covered) >= 15, f"the deep dive covers only {sorted(covered)}"
     assert all(isinstance(question, ChoiceQuestion) for question in bank.questions)
 
 
