@@ -29,6 +29,13 @@ MENTION_REPLY = (
     "Ask me with **/ask** (for example `/ask question: What is NF4?`), or **/explain**, "
     "**/nextsteps** and **/quiz start**."
 )
+SETUP_NOTICE = (
+    "👋 Thanks for adding quantutor. Members can ask with **/ask**, **/explain**, "
+    "**/nextsteps** and **/quiz start**.\n"
+    "**Administrators:** no moderators' channel is set yet, so answers the verifier flags "
+    "(and answers members report) wait in the queue with no one told. Pick a channel and a "
+    "role with **/settings moderators**; **/settings channel** limits where I answer."
+)
 QUEUE_CAPACITY = 30  # waiting questions; at ~8 s each, the last starts within the 15-min token
 
 
@@ -63,6 +70,21 @@ class TutorBot(commands.Bot):
             await message.reply(MENTION_REPLY, mention_author=False, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as error:  # no right to post here: nothing to tell
             log.info("could not answer a mention in %s: %s", message.channel.id, error)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        """Tell a new server's administrators what to set up, where the bot may post."""
+        channels = [guild.system_channel, *guild.text_channels]
+        here = next(
+            (c for c in channels if c is not None and c.permissions_for(guild.me).send_messages),
+            None,
+        )
+        if here is None:
+            log.info("joined server %s: no channel to post the setup notice in", guild.id)
+            return
+        try:
+            await here.send(SETUP_NOTICE, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as error:
+            log.info("joined server %s: setup notice not posted (%s)", guild.id, error)
 
     @tasks.loop(seconds=HEARTBEAT_S)
     async def heartbeat(self) -> None:

@@ -114,8 +114,24 @@ def sentence(s: Sentence) -> str:
     return f"__{text}__ ⚠️ *{MARKERS[s.status]}: {escape(s.reason)}*"
 
 
-def answer_body(answer: Answer) -> str:
-    """What the sources say, then the model's explanation with flagged sentences marked."""
+# Who will look at a flagged answer, said as it is: a moderators' channel was posted to, the
+# server's queue holds it with no channel set, or (in direct messages) only the host's queue.
+REVIEW_NOTICES = {
+    "moderators": "the moderators have been asked to check them.",
+    "queue": (
+        "they are in this server's review queue, but no moderators' channel is set, "
+        "so no one has been told yet."
+    ),
+    "host": (
+        "in direct messages no server's moderators see them; they are in the review queue "
+        "of the bot's host."
+    ),
+}
+
+
+def answer_body(answer: Answer, reviewed_by: str = "moderators") -> str:
+    """What the sources say, then the model's explanation with flagged sentences marked;
+    `reviewed_by` (a REVIEW_NOTICES key) says who was told about the flagged ones."""
     if answer.kind != "answer":
         return answer.message
     parts = []
@@ -129,7 +145,7 @@ def answer_body(answer: Answer) -> str:
     if answer.flagged:
         parts.append(
             "-# ⚠️ Underlined sentences are not backed by the sources; "
-            "the moderators have been asked to check them."
+            + REVIEW_NOTICES[reviewed_by]
         )
     return "\n\n".join(parts)
 
@@ -138,9 +154,10 @@ def question_line(question: str, limit: int = 400) -> str:
     return f"**Q:** {clip(escape(question), limit)}"
 
 
-def answer_messages(answer: Answer) -> list[str]:
+def answer_messages(answer: Answer, reviewed_by: str = "moderators") -> list[str]:
     """The answer as messages under Discord's limit, the question first."""
-    return split_message(f"{question_line(answer.question)}\n\n{answer_body(answer)}")
+    body = answer_body(answer, reviewed_by)
+    return split_message(f"{question_line(answer.question)}\n\n{body}")
 
 
 def draft_preview(question: str, draft: str) -> str:
@@ -204,6 +221,22 @@ def review_post(review: Review, reported_by: int | None = None) -> tuple[str, di
         embed.add_field(name="Sources", value=clip(listing, EMBED_FIELD_LIMIT), inline=False)
     embed.set_footer(text=f"{review.model} ({review.quantization}) · status: {review.status}")
     return content, embed
+
+
+def report_thanks(review_id: int, posted: bool, guild) -> str:
+    """The reporter's thanks, saying who was really told."""
+    if posted:
+        return f"Thanks: the moderators have been sent this answer (review #{review_id})."
+    if guild is None:
+        return (
+            f"Thanks: this answer is in the review queue of the bot's host (review #{review_id}); "
+            "no server's moderators see direct messages."
+        )
+    return (
+        f"Thanks: this answer is in this server's review queue (review #{review_id}). "
+        "No moderators' channel is set, so no one has been told yet; an administrator "
+        "can set one with /settings moderators."
+    )
 
 
 def review_line(review: Review) -> str:

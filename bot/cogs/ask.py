@@ -140,11 +140,11 @@ class AskCog(commands.Cog, name="Ask"):
                 )
             finally:
                 await stream.close()
-            message = await self.send_answer(interaction, answer)
+            review = self.bot.get_cog("Review")
+            reviewed_by = await review.reviewed_by(interaction.guild) if answer.flagged else ""
+            message = await self.send_answer(interaction, answer, reviewed_by)
             if answer.review_id is not None:
-                await self.bot.get_cog("Review").queue_answer(
-                    interaction.guild, answer.review_id, message
-                )
+                await review.queue_answer(interaction.guild, answer.review_id, message)
 
         return respond
 
@@ -154,14 +154,16 @@ class AskCog(commands.Cog, name="Ask"):
         await self._send_pieces(interaction, render.steps_messages(steps), embed=embed, view=None)
 
     async def send_answer(
-        self, interaction: discord.Interaction, answer: Answer
+        self, interaction: discord.Interaction, answer: Answer, reviewed_by: str = "moderators"
     ) -> discord.Message:
-        """The final answer: split under the limit; sources embed and buttons on the last part."""
+        """The final answer: split under the limit; sources embed and buttons on the last part.
+
+        `reviewed_by` says who a flagged answer reaches (see render.REVIEW_NOTICES)."""
         embed = render.sources_embed(answer.sources) if answer.sources else None
         has_buttons = answer.kind == "answer" and answer.question_id is not None
         view = answer_controls(answer.question_id) if has_buttons else None
         return await self._send_pieces(
-            interaction, render.answer_messages(answer), embed=embed, view=view
+            interaction, render.answer_messages(answer, reviewed_by), embed=embed, view=view
         )
 
     async def _send_pieces(self, interaction, pieces: list[str], embed, view) -> discord.Message:
@@ -210,22 +212,17 @@ class AskCog(commands.Cog, name="Ask"):
         await reply(interaction, "Thanks for the feedback!")
 
     async def _report(self, interaction: discord.Interaction, logged: LoggedQuestion) -> None:
+        await interaction.response.defer(ephemeral=True)  # telling the moderators takes a moment
         message_id = str(interaction.message.id) if interaction.message else ""
         review_id, new = await self.service.report_answer(
             logged, str(interaction.channel_id or ""), message_id
         )
         if not new:
-            await reply(
-                interaction,
-                f"Thanks: this answer is already with the moderators (review #{review_id}).",
-            )
+            await reply(interaction, f"Thanks: this answer is already in review #{review_id}.")
             return
-        await reply(
-            interaction, f"Thanks: the moderators will look at this answer (review #{review_id})."
-        )
-        await self.bot.get_cog("Review").notify(
-            interaction.guild, review_id, reported_by=interaction.user.id
-        )
+        review = self.bot.get_cog("Review")
+        posted = await review.notify(interaction.guild, review_id, reported_by=interaction.user.id)
+        await reply(interaction, render.report_thanks(review_id, posted, interaction.guild))
 
 
 class AnswerButton(

@@ -112,15 +112,27 @@ class ReviewCog(commands.Cog, name="Review"):
         except Exception:
             log.exception("review #%s: the moderators were not told", review_id)
 
-    async def notify(self, guild, review_id: int, reported_by: int | None = None) -> None:
-        """Post the item to the server's moderators' channel; a failure here only logs."""
+    async def moderators_channel(self, guild) -> discord.abc.Messageable | None:
+        """The server's moderators' channel, if one is set and still exists."""
         if guild is None:
-            return
+            return None
         config = await GuildConfig.load(self.service, guild.id)
-        channel = guild.get_channel(config.mod_channel_id) if config.mod_channel_id else None
+        return guild.get_channel(config.mod_channel_id) if config.mod_channel_id else None
+
+    async def reviewed_by(self, guild) -> str:
+        """Who a flagged answer here reaches (a render.REVIEW_NOTICES key)."""
+        if guild is None:
+            return "host"
+        return "moderators" if await self.moderators_channel(guild) is not None else "queue"
+
+    async def notify(self, guild, review_id: int, reported_by: int | None = None) -> bool:
+        """Post the item to the server's moderators' channel: whether it was posted (a
+        failure here only logs)."""
+        channel = await self.moderators_channel(guild)
         if channel is None:
-            log.info("review #%s queued; server %s has no moderators' channel", review_id, guild.id)
-            return
+            where = f"server {guild.id}" if guild is not None else "a direct message"
+            log.info("review #%s queued; %s has no moderators' channel", review_id, where)
+            return False
         content, embed = render.review_post(await self.service.get_review(review_id), reported_by)
         try:
             await channel.send(
@@ -131,6 +143,8 @@ class ReviewCog(commands.Cog, name="Review"):
             )
         except discord.HTTPException as error:
             log.warning("could not post review #%s to the moderators: %s", review_id, error)
+            return False
+        return True
 
     # -- commands --------------------------------------------------------------------------
 

@@ -83,3 +83,14 @@ async def test_a_mention_is_pointed_to_the_slash_commands_without_an_error(bot, 
     await dpytest.message("what is NF4? (no mention)", member=0)
     assert dpytest.verify().message().nothing()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_joining_a_server_posts_the_setup_notice_where_the_bot_may_write(bot):
+    from bot.main import SETUP_NOTICE
+
+    guild = dpytest.get_config().guilds[0]
+    bot.dispatch("guild_join", guild)  # as the gateway's GUILD_CREATE for a new server does
+    await dpytest.run_all_events()
+    notice = dpytest.get_message()
+    assert notice.content == SETUP_NOTICE and "/settings moderators" in notice.content
+    assert notice.channel.permissions_for(guild.me).send_messages

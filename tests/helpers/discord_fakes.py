@@ -58,8 +58,8 @@ def interaction_for(
     interaction.id = next(_ids)
     interaction.client = bot
     interaction.user = user
-    interaction.guild = channel.guild
-    interaction.guild_id = channel.guild.id
+    interaction.guild = getattr(channel, "guild", None)  # None in a direct message
+    interaction.guild_id = interaction.guild.id if interaction.guild else None
     interaction.channel = channel
     interaction.channel_id = channel.id
     interaction.permissions = permissions or discord.Permissions.none()
@@ -77,6 +77,15 @@ def interaction_for(
     interaction.followup.send.side_effect = lambda *a, **k: fake_message(channel)
     interaction.edit_original_response.side_effect = lambda **k: fake_message(channel)
     return interaction
+
+
+def dm_channel(user: discord.abc.User) -> discord.DMChannel:
+    """A direct message channel with `user`."""
+    channel = spec_of(discord.DMChannel)
+    channel.id = next(_ids)
+    channel.recipient = user
+    channel.guild = None
+    return channel
 
 
 def from_learner(bot, name: str = "learner") -> discord.Interaction:

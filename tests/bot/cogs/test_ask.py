@@ -17,6 +17,7 @@ from tests.helpers.discord_fakes import (
     assert_no_pings,
     button_for,
     channel_named,
+    dm_channel,
     fake_message,
     from_learner,
     interaction_for,
@@ -170,7 +171,7 @@ async def test_report_queues_the_answer_for_the_moderators_once(bot, fake_servic
         bot, member_named("learner"), channel_named("general"), message=answer_message
     )
     await press(bot, "report", question_id, again)
-    assert "already with the moderators" in again.response.send_message.await_args.args[0]
+    assert "already in review" in private_reply(again)
     assert dpytest.verify().message().nothing()
 
 
@@ -296,9 +297,7 @@ async def test_a_full_queue_tells_the_wait_and_a_busy_user_is_told_too(bot):
     bot.admission.release(busy)
 
 
-async def test_a_failing_model_gets_an_apology_and_a_log_line(
-    bot, fake_model, caplog, monkeypatch
-):
+async def test_a_failing_model_gets_an_apology_and_a_log_line(bot, fake_model, caplog, monkeypatch):
     def broken(messages):
         raise RuntimeError("the model fell over")
 
@@ -402,3 +401,53 @@ async def test_nothing_is_edited_after_close():
     stream.update("late")  # e.g. a piece still queued on the loop when the answer came
     await asyncio.sleep(0.1)
     assert edits == ["first"]
+
+
+# -- who is told about a flagged answer: said as it happened ---------------------------
+
+
+async def test_without_a_moderators_channel_a_flagged_answer_does_not_claim_they_were_asked(
+    bot, fake_service, script_draft
+):
+    guild = channel_named("general").guild
+    fake_service.store.update_guild_settings(str(guild.id), mod_channel_id=None)
+    script_draft(FLAGGED_QUESTION, FLAGGED_DRAFT)
+    interaction = from_learner(bot)
+    await ask_cog(bot).ask.callback(ask_cog(bot), interaction, question=FLAGGED_QUESTION)
+    everything = "\n".join(texts(interaction))
+    assert "have been asked" not in everything
+    assert "no moderators' channel is set, so no one has been told yet" in everything
+    assert dpytest.verify().message().nothing()  # and indeed nothing was posted
+
+
+async def test_a_report_without_a_moderators_channel_says_no_one_was_told(bot, fake_service):
+    guild = channel_named("general").guild
+    fake_service.store.update_guild_settings(str(guild.id), mod_channel_id=None)
+    question_id = stored_answer(fake_service, long_answer(2))
+    interaction = interaction_for(
+        bot,
+        member_named("classmate"),
+        channel_named("general"),
+        message=fake_message(channel_named("general")),
+    )
+    await press(bot, "report", question_id, interaction)
+    told = private_reply(interaction)
+    assert "no one has been told yet" in told and "/settings moderators" in told
+    assert "will look" not in told and "have been sent" not in told
+
+
+async def test_a_flagged_answer_in_a_direct_message_names_the_hosts_queue(
+    bot, fake_service, script_draft
+):
+    script_draft(FLAGGED_QUESTION, FLAGGED_DRAFT)
+    learner = member_named("learner")
+    interaction = interaction_for(bot, learner, dm_channel(learner))
+    await ask_cog(bot).ask.callback(ask_cog(bot), interaction, question=FLAGGED_QUESTION)
+    everything = "\n".join(texts(interaction))
+    assert "review queue of the bot's host" in everything and "have been asked" not in everything
+    review = fake_service.store.list_reviews(limit=1000)[-1]
+    assert (review.question, review.guild_id) == (FLAGGED_QUESTION, "")  # `quantutor review`
+
+    report = interaction_for(bot, learner, dm_channel(learner), message=fake_message(None))
+    await press(bot, "report", stored_answer(fake_service, long_answer(2)), report)
+    assert "review queue of the bot's host" in private_reply(report)
