@@ -44,6 +44,7 @@ class DraftStream:
         self._shown = ""
         self._last_edit = float("-inf")
         self._task: asyncio.Task | None = None
+        self._editing = False
         self._closed = False
 
     def update(self, text: str) -> None:
@@ -55,21 +56,28 @@ class DraftStream:
             self._task = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
-        while self._latest != self._shown:
+        while self._latest != self._shown and not self._closed:
             await asyncio.sleep(max(0.0, self._last_edit + self._interval_s - time.monotonic()))
             text, self._last_edit = self._latest, time.monotonic()
+            self._editing = True
             try:
                 await self._edit(text)
             except discord.HTTPException as error:  # a lost preview is not worth failing over
                 log.debug("draft edit failed: %s", error)
+            finally:
+                self._editing = False
             self._shown = text
 
     async def close(self) -> None:
-        """Stop streaming, so that no late preview can overwrite the final answer."""
+        """Stop streaming, so that no late preview can overwrite the final answer: a preview
+        waiting for its interval is dropped; one already on its way is waited for (cancelled,
+        its request could still reach Discord after the final answer)."""
         self._closed = True
-        if self._task is not None:
+        if self._task is None:
+            return
+        if not self._editing:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.gather(self._task, return_exceptions=True)
 
 
 class AskCog(commands.Cog, name="Ask"):

@@ -451,3 +451,20 @@ async def test_a_flagged_answer_in_a_direct_message_names_the_hosts_queue(
     report = interaction_for(bot, learner, dm_channel(learner), message=fake_message(None))
     await press(bot, "report", stored_answer(fake_service, long_answer(2)), report)
     assert "review queue of the bot's host" in private_reply(report)
+
+
+async def test_close_waits_for_the_edit_on_its_way_so_it_cannot_land_after_the_answer():
+    landed = []
+
+    async def slow_edit(text):
+        await asyncio.sleep(0.1)  # the request is on the network
+        landed.append(text)
+
+    stream = DraftStream(slow_edit, interval_s=0.05)
+    stream.update("preview")
+    await asyncio.sleep(0.02)  # the edit has started
+    stream.update("newer preview")  # would follow after the interval
+    await stream.close()
+    landed.append("final answer")  # what the cog sends once close returns
+    await asyncio.sleep(0.2)
+    assert landed == ["preview", "final answer"]
