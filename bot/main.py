@@ -86,6 +86,13 @@ class TutorBot(commands.Bot):
         except discord.HTTPException as error:
             log.info("joined server %s: setup notice not posted (%s)", guild.id, error)
 
+    async def close(self) -> None:
+        """Finish or finalise the answers in flight (none stays "Drafting…"), then close."""
+        ask = self.get_cog("Ask")
+        if ask is not None:
+            await ask.finish_in_flight()
+        await super().close()
+
     @tasks.loop(seconds=HEARTBEAT_S)
     async def heartbeat(self) -> None:
         """Proof for `quantutor health` that the loop turns and the bot is connected."""

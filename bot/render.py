@@ -27,6 +27,11 @@ APOLOGY = (
     "Sorry, something went wrong on my side and I could not finish that. "
     "It has been logged; please try again in a minute."
 )
+MOVED_TO_CHANNEL = (
+    "⏳ Still working on it. Discord lets me edit this reply for only 15 minutes, "
+    "so the answer will come as a new message in this channel."
+)
+RESTARTING = "I'm restarting and could not finish this one. Please ask again in a minute."
 TOO_SLOW = "Sorry, the model took too long on that one. Please try again in a minute."
 
 _MARKDOWN = re.compile(r"([\\*_~`|\[\]()<>])")
@@ -170,9 +175,15 @@ def draft_preview(question: str, draft: str) -> str:
     return head + shown
 
 
-def queued_text(ahead: int, wait: str) -> str:
-    place = "1 question is" if ahead == 1 else f"{ahead} questions are"
-    return f"⏳ {place} ahead of yours ({wait}). I will start on yours as soon as I can."
+def queued_text(waiting: int, drafting: int, wait: str) -> str:
+    """Where a question stands: those waiting before it, and those being drafted now."""
+    if waiting:
+        place = "1 question is" if waiting == 1 else f"{waiting} questions are"
+        ahead = f"{place} waiting ahead of yours and {drafting} being answered"
+    else:
+        place = "1 question is" if drafting == 1 else f"{drafting} questions are"
+        ahead = f"{place} being answered"
+    return f"⏳ {ahead} ({wait}). I will start on yours as soon as I can."
 
 
 def sources_embed(sources: list[SourceRef], title: str = "Sources") -> discord.Embed:

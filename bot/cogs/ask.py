@@ -1,6 +1,7 @@
 """/ask, /explain and /nextsteps: queued for the model, streamed, then the checked answer."""
 
 import asyncio
+import datetime
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from discord.ext import commands
 
 from bot import render
 from bot.cogs.common import (
+    Refusal,
     asker_of,
     config_for,
     edit_reply,
@@ -26,6 +28,9 @@ from tutor.storage import LoggedQuestion
 log = logging.getLogger("quantutor.bot")
 
 EDIT_INTERVAL_S = 1.0  # Discord rate-limits message edits; one a second stays well inside
+TOKEN_LIFE_S = 15 * 60  # an interaction's replies can be edited for 15 minutes, then never
+TOKEN_MARGIN_S = 60  # before then, the reply says the answer will come in the channel
+SHUTDOWN_GRACE_S = 8.0  # on SIGTERM, answers this close to done are finished, others told
 BUTTON_LOOKS = {
     "helpful": ("Helpful", "👍", discord.ButtonStyle.success),
     "unhelpful": ("Not helpful", "👎", discord.ButtonStyle.secondary),
@@ -80,13 +85,100 @@ class DraftStream:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
+class PublicReply:
+    """The deferred public reply to one question, for as long as Discord lets it be edited.
+
+    Near the end of the interaction token's 15 minutes (or once an edit is refused because
+    it has ended) the reply says so, and the answer is posted as a new channel message.
+    """
+
+    def __init__(self, interaction: discord.Interaction):
+        self.interaction = interaction
+        self.moved = False  # to the channel: the token has (nearly) run out
+        self.task = asyncio.current_task()
+        expires = interaction.created_at + datetime.timedelta(seconds=TOKEN_LIFE_S)
+        left = (expires - discord.utils.utcnow()).total_seconds() - TOKEN_MARGIN_S
+        self._timer = asyncio.get_running_loop().call_later(max(0.0, left), self._near_expiry)
+
+    def _near_expiry(self) -> None:
+        asyncio.get_running_loop().create_task(self._move())
+
+    async def _move(self) -> None:
+        if self.moved:
+            return
+        await self.edit(render.MOVED_TO_CHANNEL, embed=None, view=None)
+        self.moved = True
+
+    async def edit(self, content: str, **kwargs) -> discord.Message | None:
+        """Edit the reply; None once the answer goes to the channel instead."""
+        if self.moved:
+            return None
+        try:
+            return await edit_reply(self.interaction, content, **kwargs)
+        except (discord.NotFound, discord.Forbidden) as error:  # the token has run out
+            log.info("reply to %s not editable (%s): answering in the channel", self.who, error)
+            self.moved = True
+        except discord.HTTPException as error:
+            if error.status != 401:  # 401: an invalid (expired) webhook token
+                raise
+            log.info("reply to %s expired (%s): answering in the channel", self.who, error)
+            self.moved = True
+        return None
+
+    async def send(self, pieces: list[str], extras: dict) -> discord.Message | None:
+        """The answer as new channel messages (extras on the last); None if it cannot post."""
+        channel = self.interaction.channel
+        user = self.interaction.user
+        pieces = [f"{user.mention}, your answer:\n{pieces[0]}", *pieces[1:]]
+        message = None
+        try:
+            for index, piece in enumerate(pieces):
+                last = index == len(pieces) - 1
+                message = await channel.send(
+                    piece, allowed_mentions=render.NO_MENTIONS, **(extras if last else {})
+                )
+        except discord.HTTPException as error:
+            log.warning("the answer for %s could not be posted in the channel: %s", self.who, error)
+            return None
+        return message
+
+    async def finish(self, content: str) -> None:
+        """A last word in place of the answer (an error, a shutdown), wherever it can go."""
+        if await self.edit(content, embed=None, view=None) is None and self.moved:
+            await self.send([content], {})
+
+    def close(self) -> None:
+        self._timer.cancel()
+
+    @property
+    def who(self) -> str:
+        return f"user {self.interaction.user.id}"
+
+
 class AskCog(commands.Cog, name="Ask"):
     def __init__(self, bot: commands.Bot):
         self.bot = bot
+        self.in_flight: set[PublicReply] = set()
+        self.closing = False
 
     @property
     def service(self):
         return self.bot.service
+
+    async def finish_in_flight(self) -> None:
+        """On shutdown: refuse new questions, give those in flight SHUTDOWN_GRACE_S to
+        finish, and replace the rest with a note to ask again (no "Drafting…" left behind)."""
+        self.closing = True
+        tasks = {public.task for public in self.in_flight}
+        if tasks:
+            await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)
+        for public in list(self.in_flight):
+            public.task.cancel()
+            await asyncio.gather(public.task, return_exceptions=True)
+            try:
+                await public.finish(render.RESTARTING)
+            except discord.HTTPException as error:
+                log.info("could not tell %s about the restart: %s", public.who, error)
 
     @app_commands.command(
         name="ask", description="Ask about AI model quantization; the answer cites its sources."
@@ -115,33 +207,59 @@ class AskCog(commands.Cog, name="Ask"):
     async def serve(self, interaction: discord.Interaction, text: str, what: str, respond) -> None:
         """Check, queue, defer, wait for the model's turn, respond; errors replace the reply."""
         async with user_errors(interaction):
+            if self.closing:
+                raise Refusal(render.RESTARTING)
             text = clean_text(text, self.service.settings.max_question_chars, what=what)
             config = await config_for(interaction)
             config.check_channel(interaction.channel)
             user_id = str(interaction.user.id)
             async with self.bot.admission.admit(user_id, config.cooldown_s) as ticket:
+                self._check_wait(ticket)
                 await interaction.response.defer(thinking=True)
+                public = PublicReply(interaction)
+                self.in_flight.add(public)
                 try:
-                    if ticket.ahead:
-                        wait = describe_wait(ticket.estimated_wait_s)
-                        await edit_reply(interaction, render.queued_text(ticket.ahead, wait))
-                    await ticket.turn()
-                    await respond(interaction, text)
-                except TimeoutError:
-                    await edit_reply(interaction, render.TOO_SLOW, embed=None, view=None)
-                except GuardError as error:
-                    await edit_reply(interaction, str(error), embed=None, view=None)
-                except Exception:
-                    log.exception("answering %r for user %s failed", text, user_id)
-                    await edit_reply(interaction, render.APOLOGY, embed=None, view=None)
+                    await self._answer(public, ticket, text, respond)
+                finally:
+                    public.close()
+                    self.in_flight.discard(public)
+
+    def _check_wait(self, ticket) -> None:
+        """Refuse a question whose answer could not come within the interaction's life."""
+        admission = self.bot.admission
+        if ticket.estimated_wait_s + admission.mean_answer_s <= TOKEN_LIFE_S - TOKEN_MARGIN_S:
+            return
+        raise Refusal(
+            f"I'm too busy to answer in time: {ticket.ahead} questions are ahead of yours, "
+            f"{describe_wait(ticket.estimated_wait_s)} of work. Please ask again in a few minutes."
+        )
+
+    async def _answer(self, public: PublicReply, ticket, text: str, respond) -> None:
+        try:
+            waiting = max(0, ticket.ahead - self.bot.admission.workers)  # not those drafting
+            if ticket.ahead:
+                wait = describe_wait(ticket.estimated_wait_s)
+                drafting = ticket.ahead - waiting
+                await public.edit(render.queued_text(waiting, drafting, wait))
+            await ticket.turn()
+            await respond(public, text)
+        except TimeoutError:
+            await public.finish(render.TOO_SLOW)
+        except GuardError as error:
+            await public.finish(str(error))
+        except Exception:
+            log.exception("answering %r for user %s failed", text, ticket.user_id)
+            try:
+                await public.finish(render.APOLOGY)
+            except discord.HTTPException as error:
+                log.info("could not apologise to user %s: %s", ticket.user_id, error)
 
     def answer_with(self, mode: str):
         """The responder for /ask ('answer') and /explain ('explain'): stream, then the answer."""
 
-        async def respond(interaction: discord.Interaction, question: str) -> None:
-            stream = DraftStream(
-                lambda draft: edit_reply(interaction, render.draft_preview(question, draft))
-            )
+        async def respond(public: PublicReply, question: str) -> None:
+            interaction = public.interaction
+            stream = DraftStream(lambda draft: public.edit(render.draft_preview(question, draft)))
             try:
                 answer = await self.service.ask(
                     question, asker_of(interaction), on_text=stream.update, mode=mode
@@ -150,20 +268,20 @@ class AskCog(commands.Cog, name="Ask"):
                 await stream.close()
             review = self.bot.get_cog("Review")
             reviewed_by = await review.reviewed_by(interaction.guild) if answer.flagged else ""
-            message = await self.send_answer(interaction, answer, reviewed_by)
-            if answer.review_id is not None:
+            message = await self.send_answer(public, answer, reviewed_by)
+            if answer.review_id is not None and message is not None:
                 await review.queue_answer(interaction.guild, answer.review_id, message)
 
         return respond
 
-    async def _steps(self, interaction: discord.Interaction, detail: str) -> None:
+    async def _steps(self, public: PublicReply, detail: str) -> None:
         steps = await self.service.steps(detail)
         embed = render.sources_embed(steps.sources) if steps.sources else None
-        await self._send_pieces(interaction, render.steps_messages(steps), embed=embed, view=None)
+        await self._send_pieces(public, render.steps_messages(steps), embed=embed, view=None)
 
     async def send_answer(
-        self, interaction: discord.Interaction, answer: Answer, reviewed_by: str = "moderators"
-    ) -> discord.Message:
+        self, public: PublicReply, answer: Answer, reviewed_by: str = "moderators"
+    ) -> discord.Message | None:
         """The final answer: split under the limit; sources embed and buttons on the last part.
 
         `reviewed_by` says who a flagged answer reaches (see render.REVIEW_NOTICES)."""
@@ -171,11 +289,14 @@ class AskCog(commands.Cog, name="Ask"):
         has_buttons = answer.kind == "answer" and answer.question_id is not None
         view = answer_controls(answer.question_id) if has_buttons else None
         return await self._send_pieces(
-            interaction, render.answer_messages(answer, reviewed_by), embed=embed, view=view
+            public, render.answer_messages(answer, reviewed_by), embed=embed, view=view
         )
 
-    async def _send_pieces(self, interaction, pieces: list[str], embed, view) -> discord.Message:
-        """Edit the deferred reply with the first piece and follow up with the rest.
+    async def _send_pieces(
+        self, public: PublicReply, pieces: list[str], embed, view
+    ) -> discord.Message | None:
+        """Edit the deferred reply with the first piece and follow up with the rest (or, once
+        the reply can no longer be edited, post them in the channel).
 
         The embed and the buttons go on the last piece, so they sit under the whole answer.
         """
@@ -183,9 +304,10 @@ class AskCog(commands.Cog, name="Ask"):
         if view is not None:
             extras["view"] = view
         first, rest = pieces[0], pieces[1:]
-        message = await edit_reply(
-            interaction, first, **{"embed": None, **(extras if not rest else {})}
-        )
+        message = await public.edit(first, **{"embed": None, **(extras if not rest else {})})
+        if message is None:
+            return await public.send(pieces, extras)
+        interaction = public.interaction
         for index, piece in enumerate(rest, start=1):
             message = await interaction.followup.send(
                 piece,

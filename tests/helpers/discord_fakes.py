@@ -56,6 +56,7 @@ def interaction_for(
     """An interaction from `user` in `channel`; `message` is the one whose button was pressed."""
     interaction = spec_of(discord.Interaction)
     interaction.id = next(_ids)
+    interaction.created_at = discord.utils.utcnow()
     interaction.client = bot
     interaction.user = user
     interaction.guild = getattr(channel, "guild", None)  # None in a direct message

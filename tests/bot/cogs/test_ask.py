@@ -2,15 +2,17 @@
 and the real tutor around the scripted model; bad input to the commands is refused."""
 
 import asyncio
+import datetime
 import logging
 import sqlite3
 import time
 
+import discord
 import discord.ext.test as dpytest
 import pytest
 
 from bot import render
-from bot.cogs.ask import BUTTON_LOOKS, EDIT_INTERVAL_S, AnswerButton, DraftStream
+from bot.cogs.ask import BUTTON_LOOKS, EDIT_INTERVAL_S, AnswerButton, DraftStream, PublicReply
 from bot.main import build_bot
 from tests.helpers.bad_inputs import BAD_QUESTIONS, LIVE_PING
 from tests.helpers.discord_fakes import (
@@ -20,6 +22,7 @@ from tests.helpers.discord_fakes import (
     dm_channel,
     fake_message,
     from_learner,
+    http_response,
     interaction_for,
     long_answer,
     member_named,
@@ -246,7 +249,7 @@ async def test_a_long_answer_is_split_under_2000_characters_with_no_pings(bot):
     interaction = interaction_for(bot, member_named("learner"), channel_named("general"))
     answer = long_answer(80)
     answer.question_id = 7
-    await ask_cog(bot).send_answer(interaction, answer)
+    await ask_cog(bot).send_answer(PublicReply(interaction), answer)
     pieces = texts(interaction)
     assert len(pieces) > 2 and all(len(p) <= 2000 for p in pieces)
     assert interaction.edit_original_response.await_args.kwargs["embed"] is None
@@ -468,3 +471,98 @@ async def test_close_waits_for_the_edit_on_its_way_so_it_cannot_land_after_the_a
     landed.append("final answer")  # what the cog sends once close returns
     await asyncio.sleep(0.2)
     assert landed == ["preview", "final answer"]
+
+
+# -- the interaction's 15 minutes, a long line, and a shutdown mid-answer ---------------
+
+
+def expired_token() -> discord.HTTPException:
+    """What Discord answers an edit once the interaction's token has run out."""
+    return discord.HTTPException(
+        http_response(401, "Unauthorized"), {"code": 50027, "message": "Invalid Webhook Token"}
+    )
+
+
+async def test_near_the_tokens_end_the_answer_comes_as_a_channel_message(bot, script_draft, caplog):
+    script_draft(FLAGGED_QUESTION, FLAGGED_DRAFT)
+    interaction = from_learner(bot)
+    interaction.created_at = discord.utils.utcnow() - datetime.timedelta(minutes=14, seconds=30)
+    with caplog.at_level(logging.INFO, logger="quantutor.bot"):
+        await ask_cog(bot).ask.callback(ask_cog(bot), interaction, question=FLAGGED_QUESTION)
+    assert texts(interaction)[-1] == render.MOVED_TO_CHANNEL  # the reply says where to look
+    answer = dpytest.get_message()
+    assert answer.channel == channel_named("general")
+    assert answer.content.startswith(f"<@{member_named('learner').id}>, your answer:")
+    assert "**What the sources say**" in answer.content and answer.embeds[0].title == "Sources"
+    posted = dpytest.get_message()  # the flagged answer still reaches the moderators
+    assert posted.channel == channel_named("moderators") and "Review #" in posted.content
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def test_an_expired_token_moves_the_answer_to_the_channel_without_a_traceback(
+    bot, script_draft, caplog
+):
+    script_draft("What is NF4?", "NF4 is a 4-bit data type [1].")
+    interaction = from_learner(bot)
+    interaction.edit_original_response.side_effect = expired_token()
+    with caplog.at_level(logging.INFO, logger="quantutor.bot"):
+        await ask_cog(bot).ask.callback(ask_cog(bot), interaction, question="What is NF4?")
+    answer = dpytest.get_message()
+    assert answer.channel == channel_named("general") and "**Q:** What is NF4?" in answer.content
+    assert interaction.edit_original_response.await_count == 1  # no edit after the refusal
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def test_a_question_that_could_not_be_answered_within_15_minutes_is_refused(bot):
+    bot.admission = Admission(capacity=30)
+    bot.admission.mean_answer_s = 60.0  # llama.cpp or one answer at a time
+    before = [bot.admission.admit(f"other-{n}") for n in range(14)]
+    interaction = from_learner(bot)
+    await ask_cog(bot).ask.callback(ask_cog(bot), interaction, question="What is NF4?")
+    interaction.response.defer.assert_not_awaited()
+    refusal = private_reply(interaction)
+    assert "too busy to answer in time" in refusal and "14 questions are ahead" in refusal
+    assert bot.admission.waiting == 13  # its place was given back
+    for ticket in before:
+        bot.admission.release(ticket)
+
+
+async def test_the_line_counts_those_waiting_apart_from_those_being_answered(bot, script_draft):
+    bot.admission = Admission(capacity=5, workers=2)
+    others = [bot.admission.admit(f"other-{n}") for n in range(3)]  # 2 drafting, 1 waiting
+    script_draft("What is NF4?", "NF4 is a 4-bit data type [1].")
+    interaction = from_learner(bot)
+    asking = asyncio.create_task(
+        ask_cog(bot).ask.callback(ask_cog(bot), interaction, question="What is NF4?")
+    )
+    await asyncio.sleep(0.05)
+    assert texts(interaction)[0].startswith(
+        "⏳ 1 question is waiting ahead of yours and 2 being answered"
+    )
+    for ticket in others:
+        bot.admission.release(ticket)
+    await asyncio.wait_for(asking, 30)
+    assert "**Q:** What is NF4?" in texts(interaction)[-1]
+
+
+async def test_a_shutdown_mid_answer_leaves_no_drafting_message(
+    bot, fake_model, script_draft, monkeypatch
+):
+    from bot.cogs import ask
+
+    monkeypatch.setattr(ask, "SHUTDOWN_GRACE_S", 0.1)
+    script_draft("What is NF4?", " ".join(["NF4"] * 200))
+    monkeypatch.setattr(fake_model, "token_delay_s", 0.05)
+    interaction, cog = from_learner(bot), ask_cog(bot)
+    asking = asyncio.create_task(cog.ask.callback(cog, interaction, question="What is NF4?"))
+    while not any(render.DRAFTING in text for text in texts(interaction)):
+        await asyncio.sleep(0.05)
+    monkeypatch.setattr(bot, "ws", None)  # dpytest's gateway cannot close; no other fake
+    await bot.close()  # what SIGTERM does
+    assert asking.done()
+    assert texts(interaction)[-1] == render.RESTARTING
+    assert bot.admission.waiting == 0 and not cog.in_flight
+
+    late = from_learner(bot, "classmate")  # a question arriving while the bot closes
+    await cog.ask.callback(cog, late, question="What is NF4?")
+    assert private_reply(late) == render.RESTARTING
