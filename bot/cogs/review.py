@@ -83,11 +83,12 @@ class CorrectionModal(discord.ui.Modal):
 
 
 class ReviewCog(commands.Cog, name="Review"):
+    # Visible to every member: the moderators are a role the bot knows (or Manage Messages),
+    # which Discord's default permissions cannot express; the bot checks it on every use.
     review = app_commands.Group(
         name="review",
         description="The moderators' queue of flagged answers.",
         guild_only=True,
-        default_permissions=discord.Permissions(manage_messages=True),
     )
 
     def __init__(self, bot: commands.Bot):

@@ -126,6 +126,23 @@ async def test_the_configured_moderator_role_is_enough(bot, fake_service):
     assert fake_service.store.get_review(review_id).status == "approved"
 
 
+async def test_the_moderator_role_opens_review_list_without_manage_messages(bot, fake_service):
+    review_id = await flagged_item(fake_service)
+    guild = channel_named("general").guild
+    role = dpytest_backend.make_role("Reviewers", guild)
+    await dpytest.add_role(member_named("classmate"), role)
+    fake_service.store.update_guild_settings(str(guild.id), mod_role_id=role.id)
+    cog = bot.get_cog("Review")
+    interaction = interaction_for(
+        bot,
+        member_named("classmate"),
+        channel_named("moderators"),
+        permissions=discord.Permissions.none(),
+    )
+    await cog.review_list.callback(cog, interaction)
+    assert f"**#{review_id}**" in private_reply(interaction)
+
+
 async def test_correct_opens_a_form_and_the_correction_becomes_the_outcome(bot, fake_service):
     review_id = await flagged_item(fake_service, question="Are purple elephants real?")
     opened = await click(bot, "correct", review_id)
