@@ -112,4 +112,3 @@ def describe(config: GuildConfig) -> str:
         f"**Answers in:** {where}\n"
         f"**Cooldown:** {config.cooldown_s} s between questions per member"
     )
-

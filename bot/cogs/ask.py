@@ -85,15 +85,17 @@ class DraftStream:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-class PublicReply:
-    """The deferred public reply to one question, for as long as Discord lets it be edited.
+class DeferredReply:
+    """The deferred reply to one question, for as long as Discord lets it be edited.
 
     Near the end of the interaction token's 15 minutes (or once an edit is refused because
-    it has ended) the reply says so, and the answer is posted as a new channel message.
+    it has ended) the reply says so, and a public answer is posted as a new channel message
+    (a private one cannot be: only the token reaches it).
     """
 
-    def __init__(self, interaction: discord.Interaction):
+    def __init__(self, interaction: discord.Interaction, private: bool = False):
         self.interaction = interaction
+        self.private = private
         self.moved = False  # to the channel: the token has (nearly) run out
         self.task = asyncio.current_task()
         expires = interaction.created_at + datetime.timedelta(seconds=TOKEN_LIFE_S)
@@ -127,6 +129,9 @@ class PublicReply:
 
     async def send(self, pieces: list[str], extras: dict) -> discord.Message | None:
         """The answer as new channel messages (extras on the last); None if it cannot post."""
+        if self.private:
+            log.info("the private answer for %s expired before it was ready", self.who)
+            return None
         channel = self.interaction.channel
         user = self.interaction.user
         pieces = [f"{user.mention}, your answer:\n{pieces[0]}", *pieces[1:]]
@@ -158,7 +163,7 @@ class PublicReply:
 class AskCog(commands.Cog, name="Ask"):
     def __init__(self, bot: commands.Bot):
         self.bot = bot
-        self.in_flight: set[PublicReply] = set()
+        self.in_flight: set[DeferredReply] = set()
         self.closing = False
 
     @property
@@ -204,8 +209,12 @@ class AskCog(commands.Cog, name="Ask"):
 
     # -- the queued flow shared by every command that needs the model --------------------
 
-    async def serve(self, interaction: discord.Interaction, text: str, what: str, respond) -> None:
-        """Check, queue, defer, wait for the model's turn, respond; errors replace the reply."""
+    async def serve(
+        self, interaction: discord.Interaction, text: str, what: str, respond, private=False
+    ) -> None:
+        """Check, queue, defer, wait for the model's turn, respond; errors replace the reply.
+
+        A `private` answer is seen by the member who asked for it only."""
         async with user_errors(interaction):
             if self.closing:
                 raise Refusal(render.RESTARTING)
@@ -215,8 +224,8 @@ class AskCog(commands.Cog, name="Ask"):
             user_id = str(interaction.user.id)
             async with self.bot.admission.admit(user_id, config.cooldown_s) as ticket:
                 self._check_wait(ticket)
-                await interaction.response.defer(thinking=True)
-                public = PublicReply(interaction)
+                await interaction.response.defer(thinking=True, ephemeral=private)
+                public = DeferredReply(interaction, private)
                 self.in_flight.add(public)
                 try:
                     await self._answer(public, ticket, text, respond)
@@ -234,7 +243,7 @@ class AskCog(commands.Cog, name="Ask"):
             f"{describe_wait(ticket.estimated_wait_s)} of work. Please ask again in a few minutes."
         )
 
-    async def _answer(self, public: PublicReply, ticket, text: str, respond) -> None:
+    async def _answer(self, public: DeferredReply, ticket, text: str, respond) -> None:
         try:
             waiting = max(0, ticket.ahead - self.bot.admission.workers)  # not those drafting
             if ticket.ahead:
@@ -257,7 +266,7 @@ class AskCog(commands.Cog, name="Ask"):
     def answer_with(self, mode: str):
         """The responder for /ask ('answer') and /explain ('explain'): stream, then the answer."""
 
-        async def respond(public: PublicReply, question: str) -> None:
+        async def respond(public: DeferredReply, question: str) -> None:
             interaction = public.interaction
             stream = DraftStream(lambda draft: public.edit(render.draft_preview(question, draft)))
             try:
@@ -274,26 +283,28 @@ class AskCog(commands.Cog, name="Ask"):
 
         return respond
 
-    async def _steps(self, public: PublicReply, detail: str) -> None:
+    async def _steps(self, public: DeferredReply, detail: str) -> None:
         steps = await self.service.steps(detail)
         embed = render.sources_embed(steps.sources) if steps.sources else None
         await self._send_pieces(public, render.steps_messages(steps), embed=embed, view=None)
 
     async def send_answer(
-        self, public: PublicReply, answer: Answer, reviewed_by: str = "moderators"
+        self, public: DeferredReply, answer: Answer, reviewed_by: str = "moderators"
     ) -> discord.Message | None:
         """The final answer: split under the limit; sources embed and buttons on the last part.
 
         `reviewed_by` says who a flagged answer reaches (see render.REVIEW_NOTICES)."""
         embed = render.sources_embed(answer.sources) if answer.sources else None
-        has_buttons = answer.kind == "answer" and answer.question_id is not None
+        has_buttons = (
+            answer.kind == "answer" and answer.question_id is not None and not public.private
+        )
         view = answer_controls(answer.question_id) if has_buttons else None
         return await self._send_pieces(
             public, render.answer_messages(answer, reviewed_by), embed=embed, view=view
         )
 
     async def _send_pieces(
-        self, public: PublicReply, pieces: list[str], embed, view
+        self, public: DeferredReply, pieces: list[str], embed, view
     ) -> discord.Message | None:
         """Edit the deferred reply with the first piece and follow up with the rest (or, once
         the reply can no longer be edited, post them in the channel).
@@ -312,6 +323,7 @@ class AskCog(commands.Cog, name="Ask"):
             message = await interaction.followup.send(
                 piece,
                 wait=True,
+                ephemeral=public.private,
                 allowed_mentions=render.NO_MENTIONS,
                 **(extras if index == len(rest) else {}),
             )
@@ -327,7 +339,9 @@ class AskCog(commands.Cog, name="Ask"):
                 await reply(interaction, "This answer is no longer stored; please ask again.")
             return
         if action == "simpler":
-            await self.serve(interaction, logged.question, "question", self.answer_with("explain"))
+            # Seen by the presser only: a press is one member's wish, not the channel's.
+            respond = self.answer_with("explain")
+            await self.serve(interaction, logged.question, "question", respond, private=True)
             return
         async with user_errors(interaction):
             if action == "report":

@@ -12,7 +12,7 @@ import discord.ext.test as dpytest
 import pytest
 
 from bot import render
-from bot.cogs.ask import BUTTON_LOOKS, EDIT_INTERVAL_S, AnswerButton, DraftStream, PublicReply
+from bot.cogs.ask import BUTTON_LOOKS, EDIT_INTERVAL_S, AnswerButton, DeferredReply, DraftStream
 from bot.main import build_bot
 from tests.helpers.bad_inputs import BAD_QUESTIONS, LIVE_PING
 from tests.helpers.discord_fakes import (
@@ -100,7 +100,7 @@ async def test_ask_defers_streams_then_replies_with_cited_sources_and_buttons(
 
     await ask_cog(bot).ask.callback(ask_cog(bot), interaction, question=FLAGGED_QUESTION)
 
-    interaction.response.defer.assert_awaited_once_with(thinking=True)
+    interaction.response.defer.assert_awaited_once_with(thinking=True, ephemeral=False)
     streamed = streamed_edit_times(interaction, times)
     assert streamed, "the draft was not streamed"
     assert len(streamed) >= 2, "a draft longer than an edit interval was shown only once"
@@ -201,6 +201,10 @@ async def test_explain_simpler_answers_the_same_question_in_explain_mode(
     assert request.messages[-1]["content"].endswith("Question: What is NF4?")
     assert "NF4" in "\n".join(texts(interaction))
     assert_no_pings(interaction)
+    # Seen by the presser only, with no buttons of its own: ten presses make no public noise.
+    interaction.response.defer.assert_awaited_once_with(thinking=True, ephemeral=True)
+    assert all(c.kwargs.get("ephemeral") for c in interaction.followup.send.await_args_list)
+    assert "view" not in final_call(interaction).kwargs
 
 
 async def test_answer_buttons_work_after_a_restart_and_after_the_asker_is_forgotten(
@@ -249,7 +253,7 @@ async def test_a_long_answer_is_split_under_2000_characters_with_no_pings(bot):
     interaction = interaction_for(bot, member_named("learner"), channel_named("general"))
     answer = long_answer(80)
     answer.question_id = 7
-    await ask_cog(bot).send_answer(PublicReply(interaction), answer)
+    await ask_cog(bot).send_answer(DeferredReply(interaction), answer)
     pieces = texts(interaction)
     assert len(pieces) > 2 and all(len(p) <= 2000 for p in pieces)
     assert interaction.edit_original_response.await_args.kwargs["embed"] is None
