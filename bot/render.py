@@ -215,10 +215,14 @@ def steps_messages(steps: NextSteps) -> list[str]:
 # -- the moderators' queue ----------------------------------------------------------------
 
 
-def review_post(review: Review, reported_by: int | None = None) -> tuple[str, discord.Embed]:
+def review_post(review: Review) -> tuple[str, discord.Embed]:
     """The moderators' copy of a flagged or reported answer."""
     answer = Answer.from_dict(review.answer)
-    why = f"reported by <@{reported_by}>" if reported_by else "flagged by the verifier"
+    reporter = review.reporter_id
+    if reporter.isdigit():
+        why = f"reported by <@{reporter}>"
+    else:
+        why = "reported by a member" if reporter else "flagged by the verifier"
     where = f" in <#{review.channel_id}>" if review.channel_id.isdigit() else ""
     asker = f"<@{review.user_id}>" if review.user_id.isdigit() else escape(review.user_id)
     content = f"🚩 **Review #{review.id}**: an answer {why}; asked by {asker}{where}."

@@ -332,7 +332,8 @@ class TutorService:
         title = f"Moderator correction: {review.question[:80]}"
         front = {
             "title": title,
-            "source": f"quantutor moderators, review #{review.id} by {review.moderator}, {when}",
+            # Cited in every answer that uses it: who corrected it stays in the review record.
+            "source": f"quantutor moderators, review #{review.id}, {when}",
             "url": "",
             "license": "CC-BY-4.0 (written by the server's moderators)",
         }
@@ -363,22 +364,22 @@ class TutorService:
         """A question as asked, with its answer; None once its asker's data was forgotten."""
         return await asyncio.to_thread(self.store.logged_question, question_id)
 
-    async def rate_answer(self, user_id: str, question: str, helpful: bool) -> bool:
-        """Keep a member's rating of an answer; False (nothing kept) if they had rated it."""
+    async def rate_answer(self, user_id: str, logged: LoggedQuestion, helpful: bool) -> bool:
+        """Keep a member's rating of one answer; False (nothing kept) if they had rated it."""
 
         def rate() -> bool:
-            if self.store.has_rated(user_id, question):
+            if self.store.has_rated(user_id, logged.id):
                 return False
-            self.store.add_feedback(user_id, question, helpful)
+            self.store.add_feedback(user_id, logged.question, helpful, logged.id)
             return True
 
         return await asyncio.to_thread(rate)
 
     async def report_answer(
-        self, logged: LoggedQuestion, channel_id: str, message_id: str
+        self, logged: LoggedQuestion, channel_id: str, message_id: str, reporter_id: str = ""
     ) -> tuple[int, bool]:
-        """Send a member-reported answer (posted as `message_id`) to the review queue, once
-        per message: the item's number, and whether this report made it."""
+        """Send an answer (posted as `message_id`) that `reporter_id` reported to the review
+        queue, once per message: the item's number, and whether this report made it."""
 
         def report() -> tuple[int, bool]:
             existing = self.store.review_for_message(message_id) if message_id else None
@@ -391,6 +392,7 @@ class TutorService:
                 logged.guild_id,
                 channel_id,
                 message_id,
+                reporter_id,
             )
             return review_id, True
 
@@ -415,6 +417,10 @@ class TutorService:
     async def set_review_message(self, review_id: int, channel_id: str, message_id: str) -> None:
         """Remember where a flagged answer was posted, for the outcome reply."""
         await asyncio.to_thread(self.store.set_review_message, review_id, channel_id, message_id)
+
+    async def set_review_post(self, review_id: int, channel_id: str, message_id: str) -> None:
+        """Remember the moderators' post of an item (its buttons), to retire once decided."""
+        await asyncio.to_thread(self.store.set_review_post, review_id, channel_id, message_id)
 
     async def quiz_start(self, user_id: str, guild_id: str, bank: str) -> QuestionView:
         """The current question of an unfinished quiz, or the first of a new one."""

@@ -49,6 +49,7 @@ class AdminCog(commands.Cog, name="Admin"):
         async with user_errors(interaction):
             changes = {}
             if channel is not None:
+                _require_posting(channel)
                 changes["mod_channel_id"] = channel.id
             if role is not None:
                 changes["mod_role_id"] = role.id
@@ -58,11 +59,14 @@ class AdminCog(commands.Cog, name="Admin"):
 
     @settings.command(name="channel", description="Allow or stop answers in a channel.")
     @app_commands.describe(
-        channel="the channel",
+        channel="a text channel, or a forum (its posts count)",
         answer="True: answer there; False: stop. With no channel allowed, I answer everywhere.",
     )
     async def settings_channel(
-        self, interaction: discord.Interaction, channel: discord.TextChannel, answer: bool
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel | discord.ForumChannel,
+        answer: bool,
     ) -> None:
         async with user_errors(interaction):
             allowed = set((await config_for(interaction)).ask_channel_ids)
@@ -112,3 +116,19 @@ def describe(config: GuildConfig) -> str:
         f"**Answers in:** {where}\n"
         f"**Cooldown:** {config.cooldown_s} s between questions per member"
     )
+
+
+# What the moderators' posts need: to see the channel, post, and show the answer's embed.
+POSTING = discord.Permissions(view_channel=True, send_messages=True, embed_links=True)
+
+
+def _require_posting(channel: discord.TextChannel) -> None:
+    """Refuse a moderators' channel the bot could not post the flagged answers in."""
+    have = channel.permissions_for(channel.guild.me)
+    missing = [name for name, needed in POSTING if needed and not getattr(have, name)]
+    if missing:
+        names = ", ".join(name.replace("_", " ").title() for name in missing)
+        raise Refusal(
+            f"I cannot post in {channel.mention}: give me {names} there, then try again. "
+            "Nothing was saved."
+        )

@@ -347,10 +347,12 @@ class AskCog(commands.Cog, name="Ask"):
             if action == "report":
                 await self._report(interaction, logged)
             else:
-                await self._rate(interaction, logged.question, helpful=action == "helpful")
+                await self._rate(interaction, logged, helpful=action == "helpful")
 
-    async def _rate(self, interaction: discord.Interaction, question: str, helpful: bool) -> None:
-        if not await self.service.rate_answer(str(interaction.user.id), question, helpful):
+    async def _rate(
+        self, interaction: discord.Interaction, logged: LoggedQuestion, helpful: bool
+    ) -> None:
+        if not await self.service.rate_answer(str(interaction.user.id), logged, helpful):
             await reply(interaction, "You have already rated this answer. Thanks!")
             return
         await reply(interaction, "Thanks for the feedback!")
@@ -359,13 +361,13 @@ class AskCog(commands.Cog, name="Ask"):
         await interaction.response.defer(ephemeral=True)  # telling the moderators takes a moment
         message_id = str(interaction.message.id) if interaction.message else ""
         review_id, new = await self.service.report_answer(
-            logged, str(interaction.channel_id or ""), message_id
+            logged, str(interaction.channel_id or ""), message_id, str(interaction.user.id)
         )
         if not new:
             await reply(interaction, f"Thanks: this answer is already in review #{review_id}.")
             return
         review = self.bot.get_cog("Review")
-        posted = await review.notify(interaction.guild, review_id, reported_by=interaction.user.id)
+        posted = await review.notify(interaction.guild, review_id)
         await reply(interaction, render.report_thanks(review_id, posted, interaction.guild))
 
 

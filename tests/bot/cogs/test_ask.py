@@ -153,6 +153,20 @@ async def test_feedback_buttons_store_one_rating_per_member(bot, fake_service, s
     assert rows == [(str(member_named("classmate").id), 1)]
 
 
+async def test_a_later_answer_to_the_same_question_can_be_rated_too(bot, fake_service):
+    answer = long_answer(2)
+    first, later = stored_answer(fake_service, answer), stored_answer(fake_service, answer)
+    clicks = [from_learner(bot, "classmate") for _ in range(3)]
+    await press(bot, "helpful", first, clicks[0])
+    await press(bot, "unhelpful", later, clicks[1])
+    await press(bot, "helpful", later, clicks[2])
+    assert [private_reply(c) for c in clicks] == [
+        "Thanks for the feedback!",
+        "Thanks for the feedback!",
+        "You have already rated this answer. Thanks!",
+    ]
+
+
 async def test_report_queues_the_answer_for_the_moderators_once(bot, fake_service):
     answer = long_answer(6)
     question_id = stored_answer(fake_service, answer, str(member_named("learner").id))
