@@ -426,6 +426,14 @@ class TutorService:
         """The current question of an unfinished quiz, or the first of a new one."""
         return await asyncio.to_thread(self.quizzes.start, user_id, guild_id, bank)
 
+    async def quiz_thread(self, user_id: str, guild_id: str, bank: str) -> str:
+        """The thread a member's quiz runs in, to reuse ("" when none)."""
+        return await asyncio.to_thread(self.store.quiz_thread, user_id, guild_id, bank)
+
+    async def set_quiz_thread(self, user_id: str, guild_id: str, bank: str, thread_id: str) -> None:
+        """Keep (or with "" forget) the thread of a started quiz."""
+        await asyncio.to_thread(self.store.set_quiz_thread, user_id, guild_id, bank, thread_id)
+
     async def quiz_current(self, user_id: str, guild_id: str, bank: str) -> QuestionView | None:
         """The question an unfinished quiz is on, or None."""
         return await asyncio.to_thread(self.quizzes.current, user_id, guild_id, bank)

@@ -99,6 +99,7 @@ MIGRATIONS = (
     ("review-moderators-post", "reviews", "mod_channel_id", "TEXT NOT NULL DEFAULT ''"),
     ("review-moderators-post", "reviews", "mod_message_id", "TEXT NOT NULL DEFAULT ''"),
     ("ratings-by-answer", "feedback", "question_id", "INTEGER"),
+    ("quiz-thread", "quiz_sessions", "thread_id", "TEXT NOT NULL DEFAULT ''"),
 )
 
 # The same tables in PostgreSQL: identity keys, and double precision for the timestamps
@@ -350,6 +351,23 @@ class Store:
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     (user_id, guild_id, bank, result[0], result[1], time.time()),
                 )
+
+    def quiz_thread(self, user_id: str, guild_id: str, bank: str) -> str:
+        """The thread a member's quiz on this bank runs in ("" when none was made)."""
+        rows = self._query(
+            "SELECT thread_id FROM quiz_sessions WHERE user_id = ? AND guild_id = ? AND bank = ?",
+            (user_id, guild_id, bank),
+        )
+        return rows[0]["thread_id"] if rows else ""
+
+    def set_quiz_thread(self, user_id: str, guild_id: str, bank: str, thread_id: str) -> None:
+        """Keep (or with "" forget) the thread of a started quiz, to reuse on the next start."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE quiz_sessions SET thread_id = ? WHERE user_id = ? AND guild_id = ?"
+                " AND bank = ?",
+                (thread_id, user_id, guild_id, bank),
+            )
 
     def quiz_score(self, user_id: str, guild_id: str, bank: str) -> QuizScore | None:
         rows = self._query(
