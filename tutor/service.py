@@ -16,6 +16,7 @@ from tutor import rag
 from tutor.answer import Answer, Asker, Sentence, SourceRef
 from tutor.checker import ensure_checker
 from tutor.checker.model import Checker
+from tutor.errors import GuardError
 from tutor.guard import MAX_CORRECTION_CHARS, clean_text
 from tutor.lab.report import lab_files
 from tutor.logs import describe_phases
@@ -315,7 +316,7 @@ class TutorService:
         A correction becomes a moderator-verified source: written, indexed and cited.
         """
         if decision == "corrected":
-            correction = clean_text(correction or "", MAX_CORRECTION_CHARS, what="correction")
+            correction = _clean_correction(correction or "")
         review = self.store.resolve_review(review_id, decision, moderator, correction)
         if review.status == "corrected":
             self._write_correction(review)
@@ -453,6 +454,20 @@ class TutorService:
     async def quiz_leaderboard(self, guild_id: str, bank: str) -> list[QuizScore]:
         """The best scores on one bank on one server."""
         return await asyncio.to_thread(self.quizzes.leaderboard, guild_id, bank)
+
+
+def _clean_correction(text: str) -> str:
+    """A moderator's correction cleaned like a question, line by line: its lines and
+    paragraphs are kept (a blank line, or one of only symbols, stays a paragraph break)."""
+    clean_text(text, MAX_CORRECTION_CHARS, what="correction")  # too long or empty: refused
+    lines = []
+    for line in text.splitlines():
+        try:
+            lines.append(clean_text(line, MAX_CORRECTION_CHARS, what="correction"))
+        except GuardError:
+            if lines and lines[-1]:
+                lines.append("")
+    return "\n".join(lines).strip()
 
 
 def claim_report(verifier: Verifier, claim: str, max_chars: int) -> dict:

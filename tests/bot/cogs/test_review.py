@@ -149,7 +149,9 @@ async def test_correct_opens_a_form_and_the_correction_becomes_the_outcome(bot, 
     modal = opened.response.send_modal.await_args.args[0]
     assert isinstance(modal, CorrectionModal)
     submit = in_moderators(bot)
-    fill_modal(modal, submit, "Purple elephants are a children's story @everyone.")
+    fill_modal(
+        modal, submit, "Purple elephants are a children's story @everyone.\n\nSee:\n- no zoo"
+    )
     await modal.on_submit(submit)
     review = fake_service.store.get_review(review_id)
     assert review.status == "corrected" and "children's story" in review.correction
@@ -162,6 +164,8 @@ async def test_correct_opens_a_form_and_the_correction_becomes_the_outcome(bot, 
     outcome = dpytest.get_message()
     assert outcome.content.startswith("✏️ Reviewed by a moderator: corrected")
     assert "children's story" in outcome.content and "@everyone" not in outcome.content
+    assert review.correction.endswith("story everyone.\n\nSee:\n- no zoo")  # lines kept
+    assert "\n> See:\n> \\- no zoo" in outcome.content
 
 
 async def test_a_deleted_original_answer_is_skipped_quietly(bot, fake_service):
