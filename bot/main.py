@@ -15,6 +15,7 @@ from discord.ext import commands, tasks
 
 from bot.cogs.admin import AdminCog
 from bot.cogs.ask import AnswerButton, AskCog
+from bot.cogs.common import USER_ERRORS
 from bot.cogs.quiz import QuizButton, QuizCog
 from bot.cogs.review import ReviewButton, ReviewCog
 from bot.render import APOLOGY, NO_MENTIONS
@@ -117,17 +118,39 @@ class TutorBot(commands.Bot):
     async def on_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        """Anything a command did not handle itself: log it, apologise, keep running."""
-        log.error("command %s failed", interaction.command, exc_info=error)
+        """Anything a command did not handle itself: the member's own mistake is told as
+        such; anything else is logged and apologised for, and the bot keeps running."""
+        text = user_error_text(error)
+        if text is None:
+            log.error("command %s failed", interaction.command, exc_info=error)
+            text = APOLOGY
         send = (
             interaction.followup.send
             if interaction.response.is_done()
             else interaction.response.send_message
         )
         try:
-            await send(APOLOGY, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            await send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException:
             pass  # the interaction has expired; the log line is what is left
+
+
+def user_error_text(error: app_commands.AppCommandError) -> str | None:
+    """What the member did wrong, in words, or None when the fault is the bot's."""
+    if isinstance(error, app_commands.TransformerError):
+        if error.type is discord.AppCommandOptionType.channel:
+            return (
+                "I cannot use that channel: I cannot see it, or it is not a kind of channel "
+                "this option takes. Give me View Channel there, or pick another one."
+            )
+        return f"I could not read {str(error.value)[:100]!r} for that option; please check it."
+    if isinstance(error, (app_commands.CheckFailure, app_commands.CommandOnCooldown)):
+        return str(error)  # discord.py's words name what is missing or how long to wait
+    if isinstance(error, app_commands.CommandInvokeError) and isinstance(
+        error.original, USER_ERRORS
+    ):
+        return str(error.original)
+    return None
 
 
 def _no_prefix(bot, message) -> list[str]:

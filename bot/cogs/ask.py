@@ -23,6 +23,7 @@ from tutor.admission import describe_wait
 from tutor.answer import Answer
 from tutor.errors import GuardError
 from tutor.guard import clean_text
+from tutor.settings import Settings
 from tutor.storage import LoggedQuestion
 
 log = logging.getLogger("quantutor.bot")
@@ -31,6 +32,9 @@ EDIT_INTERVAL_S = 1.0  # Discord rate-limits message edits; one a second stays w
 TOKEN_LIFE_S = 15 * 60  # an interaction's replies can be edited for 15 minutes, then never
 TOKEN_MARGIN_S = 60  # before then, the reply says the answer will come in the channel
 SHUTDOWN_GRACE_S = 8.0  # on SIGTERM, answers this close to done are finished, others told
+# Discord's client stops a longer text before it is sent (a host's lower limit is told).
+MAX_TEXT = Settings.model_fields["max_question_chars"].default
+TEXT_OPTION = app_commands.Range[str, 1, MAX_TEXT]
 BUTTON_LOOKS = {
     "helpful": ("Helpful", "👍", discord.ButtonStyle.success),
     "unhelpful": ("Not helpful", "👎", discord.ButtonStyle.secondary),
@@ -189,14 +193,14 @@ class AskCog(commands.Cog, name="Ask"):
         name="ask", description="Ask about AI model quantization; the answer cites its sources."
     )
     @app_commands.describe(question="e.g. How much memory does a 7B model need in int8?")
-    async def ask(self, interaction: discord.Interaction, question: str) -> None:
+    async def ask(self, interaction: discord.Interaction, question: TEXT_OPTION) -> None:
         await self.serve(interaction, question, "question", self.answer_with("answer"))
 
     @app_commands.command(
         name="explain", description="A plain-language explanation of a quantization topic."
     )
     @app_commands.describe(topic="e.g. NF4, LLM.int8() outliers, perplexity")
-    async def explain(self, interaction: discord.Interaction, topic: str) -> None:
+    async def explain(self, interaction: discord.Interaction, topic: TEXT_OPTION) -> None:
         await self.serve(interaction, topic, "topic", self.answer_with("explain"))
 
     @app_commands.command(
@@ -204,7 +208,7 @@ class AskCog(commands.Cog, name="Ask"):
         description="Two possible next steps from one detail, each with why it might be wrong.",
     )
     @app_commands.describe(detail="e.g. My 4-bit model got worse at long reasoning tasks")
-    async def nextsteps(self, interaction: discord.Interaction, detail: str) -> None:
+    async def nextsteps(self, interaction: discord.Interaction, detail: TEXT_OPTION) -> None:
         await self.serve(interaction, detail, "detail", self._steps)
 
     # -- the queued flow shared by every command that needs the model --------------------
