@@ -73,6 +73,7 @@ def fake_interaction(user_id: int, trace: Trace, latency_s: float) -> MagicMock:
 
     interaction = MagicMock(spec=discord.Interaction)
     interaction.user = MagicMock(spec=discord.Member, id=user_id)
+    interaction.created_at = discord.utils.utcnow()
     interaction.guild = interaction.guild_id = interaction.channel_id = None
     interaction.channel = None
     interaction.permissions = discord.Permissions.none()

@@ -15,6 +15,7 @@ from discord.ext import commands, tasks
 
 from bot.cogs.admin import AdminCog
 from bot.cogs.ask import AnswerButton, AskCog
+from bot.cogs.common import USER_ERRORS
 from bot.cogs.memory import MemoryCog
 from bot.cogs.quiz import QuizButton, QuizCog
 from bot.cogs.review import ReviewButton, ReviewCog
@@ -29,6 +30,13 @@ log = logging.getLogger("quantutor.bot")
 MENTION_REPLY = (
     "Ask me with **/ask** (for example `/ask question: What is NF4?`), or **/explain**, "
     "**/nextsteps** and **/quiz start**."
+)
+SETUP_NOTICE = (
+    "👋 Thanks for adding quantutor. Members can ask with **/ask**, **/explain**, "
+    "**/nextsteps** and **/quiz start**.\n"
+    "**Administrators:** no moderators' channel is set yet, so answers the verifier flags "
+    "(and answers members report) wait in the queue with no one told. Pick a channel and a "
+    "role with **/settings moderators**; **/settings channel** limits where I answer."
 )
 QUEUE_CAPACITY = 30  # waiting questions; at ~8 s each, the last starts within the 15-min token
 
@@ -65,6 +73,28 @@ class TutorBot(commands.Bot):
         except discord.HTTPException as error:  # no right to post here: nothing to tell
             log.info("could not answer a mention in %s: %s", message.channel.id, error)
 
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        """Tell a new server's administrators what to set up, where the bot may post."""
+        channels = [guild.system_channel, *guild.text_channels]
+        here = next(
+            (c for c in channels if c is not None and c.permissions_for(guild.me).send_messages),
+            None,
+        )
+        if here is None:
+            log.info("joined server %s: no channel to post the setup notice in", guild.id)
+            return
+        try:
+            await here.send(SETUP_NOTICE, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as error:
+            log.info("joined server %s: setup notice not posted (%s)", guild.id, error)
+
+    async def close(self) -> None:
+        """Finish or finalise the answers in flight (none stays "Drafting…"), then close."""
+        ask = self.get_cog("Ask")
+        if ask is not None:
+            await ask.finish_in_flight()
+        await super().close()
+
     @tasks.loop(seconds=HEARTBEAT_S)
     async def heartbeat(self) -> None:
         """Proof for `quantutor health` that the loop turns and the bot is connected."""
@@ -89,17 +119,39 @@ class TutorBot(commands.Bot):
     async def on_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        """Anything a command did not handle itself: log it, apologise, keep running."""
-        log.error("command %s failed", interaction.command, exc_info=error)
+        """Anything a command did not handle itself: the member's own mistake is told as
+        such; anything else is logged and apologised for, and the bot keeps running."""
+        text = user_error_text(error)
+        if text is None:
+            log.error("command %s failed", interaction.command, exc_info=error)
+            text = APOLOGY
         send = (
             interaction.followup.send
             if interaction.response.is_done()
             else interaction.response.send_message
         )
         try:
-            await send(APOLOGY, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            await send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException:
             pass  # the interaction has expired; the log line is what is left
+
+
+def user_error_text(error: app_commands.AppCommandError) -> str | None:
+    """What the member did wrong, in words, or None when the fault is the bot's."""
+    if isinstance(error, app_commands.TransformerError):
+        if error.type is discord.AppCommandOptionType.channel:
+            return (
+                "I cannot use that channel: I cannot see it, or it is not a kind of channel "
+                "this option takes. Give me View Channel there, or pick another one."
+            )
+        return f"I could not read {str(error.value)[:100]!r} for that option; please check it."
+    if isinstance(error, (app_commands.CheckFailure, app_commands.CommandOnCooldown)):
+        return str(error)  # discord.py's words name what is missing or how long to wait
+    if isinstance(error, app_commands.CommandInvokeError) and isinstance(
+        error.original, USER_ERRORS
+    ):
+        return str(error.original)
+    return None
 
 
 def _no_prefix(bot, message) -> list[str]:

@@ -27,6 +27,11 @@ APOLOGY = (
     "Sorry, something went wrong on my side and I could not finish that. "
     "It has been logged; please try again in a minute."
 )
+MOVED_TO_CHANNEL = (
+    "⏳ Still working on it. Discord lets me edit this reply for only 15 minutes, "
+    "so the answer will come as a new message in this channel."
+)
+RESTARTING = "I'm restarting and could not finish this one. Please ask again in a minute."
 TOO_SLOW = "Sorry, the model took too long on that one. Please try again in a minute."
 
 _MARKDOWN = re.compile(r"([\\*_~`|\[\]()<>])")
@@ -114,8 +119,24 @@ def sentence(s: Sentence) -> str:
     return f"__{text}__ ⚠️ *{MARKERS[s.status]}: {escape(s.reason)}*"
 
 
-def answer_body(answer: Answer) -> str:
-    """What the sources say, then the model's explanation with flagged sentences marked."""
+# Who will look at a flagged answer, said as it is: a moderators' channel was posted to, the
+# server's queue holds it with no channel set, or (in direct messages) only the host's queue.
+REVIEW_NOTICES = {
+    "moderators": "the moderators have been asked to check them.",
+    "queue": (
+        "they are in this server's review queue, but no moderators' channel is set, "
+        "so no one has been told yet."
+    ),
+    "host": (
+        "in direct messages no server's moderators see them; they are in the review queue "
+        "of the bot's host."
+    ),
+}
+
+
+def answer_body(answer: Answer, reviewed_by: str = "moderators") -> str:
+    """What the sources say, then the model's explanation with flagged sentences marked;
+    `reviewed_by` (a REVIEW_NOTICES key) says who was told about the flagged ones."""
     if answer.kind != "answer":
         return answer.message
     parts = []
@@ -131,7 +152,7 @@ def answer_body(answer: Answer) -> str:
     if answer.flagged:
         parts.append(
             "-# ⚠️ Underlined sentences are not backed by the sources; "
-            "the moderators have been asked to check them."
+            + REVIEW_NOTICES[reviewed_by]
         )
     return "\n\n".join(parts)
 
@@ -140,9 +161,10 @@ def question_line(question: str, limit: int = 400) -> str:
     return f"**Q:** {clip(escape(question), limit)}"
 
 
-def answer_messages(answer: Answer) -> list[str]:
+def answer_messages(answer: Answer, reviewed_by: str = "moderators") -> list[str]:
     """The answer as messages under Discord's limit, the question first."""
-    return split_message(f"{question_line(answer.question)}\n\n{answer_body(answer)}")
+    body = answer_body(answer, reviewed_by)
+    return split_message(f"{question_line(answer.question)}\n\n{body}")
 
 
 def draft_preview(question: str, draft: str) -> str:
@@ -155,9 +177,15 @@ def draft_preview(question: str, draft: str) -> str:
     return head + shown
 
 
-def queued_text(ahead: int, wait: str) -> str:
-    place = "1 question is" if ahead == 1 else f"{ahead} questions are"
-    return f"⏳ {place} ahead of yours ({wait}). I will start on yours as soon as I can."
+def queued_text(waiting: int, drafting: int, wait: str) -> str:
+    """Where a question stands: those waiting before it, and those being drafted now."""
+    if waiting:
+        place = "1 question is" if waiting == 1 else f"{waiting} questions are"
+        ahead = f"{place} waiting ahead of yours and {drafting} being answered"
+    else:
+        place = "1 question is" if drafting == 1 else f"{drafting} questions are"
+        ahead = f"{place} being answered"
+    return f"⏳ {ahead} ({wait}). I will start on yours as soon as I can."
 
 
 def sources_embed(sources: list[SourceRef], title: str = "Sources") -> discord.Embed:
@@ -189,10 +217,14 @@ def steps_messages(steps: NextSteps) -> list[str]:
 # -- the moderators' queue ----------------------------------------------------------------
 
 
-def review_post(review: Review, reported_by: int | None = None) -> tuple[str, discord.Embed]:
+def review_post(review: Review) -> tuple[str, discord.Embed]:
     """The moderators' copy of a flagged or reported answer."""
     answer = Answer.from_dict(review.answer)
-    why = f"reported by <@{reported_by}>" if reported_by else "flagged by the verifier"
+    reporter = review.reporter_id
+    if reporter.isdigit():
+        why = f"reported by <@{reporter}>"
+    else:
+        why = "reported by a member" if reporter else "flagged by the verifier"
     where = f" in <#{review.channel_id}>" if review.channel_id.isdigit() else ""
     asker = f"<@{review.user_id}>" if review.user_id.isdigit() else escape(review.user_id)
     content = f"🚩 **Review #{review.id}**: an answer {why}; asked by {asker}{where}."
@@ -206,6 +238,22 @@ def review_post(review: Review, reported_by: int | None = None) -> tuple[str, di
         embed.add_field(name="Sources", value=clip(listing, EMBED_FIELD_LIMIT), inline=False)
     embed.set_footer(text=f"{review.model} ({review.quantization}) · status: {review.status}")
     return content, embed
+
+
+def report_thanks(review_id: int, posted: bool, guild) -> str:
+    """The reporter's thanks, saying who was really told."""
+    if posted:
+        return f"Thanks: the moderators have been sent this answer (review #{review_id})."
+    if guild is None:
+        return (
+            f"Thanks: this answer is in the review queue of the bot's host (review #{review_id}); "
+            "no server's moderators see direct messages."
+        )
+    return (
+        f"Thanks: this answer is in this server's review queue (review #{review_id}). "
+        "No moderators' channel is set, so no one has been told yet; an administrator "
+        "can set one with /settings moderators."
+    )
 
 
 def review_line(review: Review) -> str:

@@ -16,6 +16,7 @@ from tutor import memory, rag
 from tutor.answer import Answer, Asker, Sentence, SourceRef
 from tutor.checker import ensure_checker
 from tutor.checker.model import Checker
+from tutor.errors import GuardError
 from tutor.guard import MAX_CORRECTION_CHARS, clean_text
 from tutor.lab.report import lab_files
 from tutor.logs import describe_phases
@@ -359,7 +360,7 @@ class TutorService:
         A correction becomes a moderator-verified source: written, indexed and cited.
         """
         if decision == "corrected":
-            correction = clean_text(correction or "", MAX_CORRECTION_CHARS, what="correction")
+            correction = _clean_correction(correction or "")
         review = self.store.resolve_review(review_id, decision, moderator, correction)
         if review.status == "corrected":
             self._write_correction(review)
@@ -376,7 +377,8 @@ class TutorService:
         title = f"Moderator correction: {review.question[:80]}"
         front = {
             "title": title,
-            "source": f"quantutor moderators, review #{review.id} by {review.moderator}, {when}",
+            # Cited in every answer that uses it: who corrected it stays in the review record.
+            "source": f"quantutor moderators, review #{review.id}, {when}",
             "url": "",
             "license": "CC-BY-4.0 (written by the server's moderators)",
         }
@@ -407,22 +409,22 @@ class TutorService:
         """A question as asked, with its answer; None once its asker's data was forgotten."""
         return await asyncio.to_thread(self.store.logged_question, question_id)
 
-    async def rate_answer(self, user_id: str, question: str, helpful: bool) -> bool:
-        """Keep a member's rating of an answer; False (nothing kept) if they had rated it."""
+    async def rate_answer(self, user_id: str, logged: LoggedQuestion, helpful: bool) -> bool:
+        """Keep a member's rating of one answer; False (nothing kept) if they had rated it."""
 
         def rate() -> bool:
-            if self.store.has_rated(user_id, question):
+            if self.store.has_rated(user_id, logged.id):
                 return False
-            self.store.add_feedback(user_id, question, helpful)
+            self.store.add_feedback(user_id, logged.question, helpful, logged.id)
             return True
 
         return await asyncio.to_thread(rate)
 
     async def report_answer(
-        self, logged: LoggedQuestion, channel_id: str, message_id: str
+        self, logged: LoggedQuestion, channel_id: str, message_id: str, reporter_id: str = ""
     ) -> tuple[int, bool]:
-        """Send a member-reported answer (posted as `message_id`) to the review queue, once
-        per message: the item's number, and whether this report made it."""
+        """Send an answer (posted as `message_id`) that `reporter_id` reported to the review
+        queue, once per message: the item's number, and whether this report made it."""
 
         def report() -> tuple[int, bool]:
             existing = self.store.review_for_message(message_id) if message_id else None
@@ -435,6 +437,7 @@ class TutorService:
                 logged.guild_id,
                 channel_id,
                 message_id,
+                reporter_id,
             )
             return review_id, True
 
@@ -460,9 +463,21 @@ class TutorService:
         """Remember where a flagged answer was posted, for the outcome reply."""
         await asyncio.to_thread(self.store.set_review_message, review_id, channel_id, message_id)
 
+    async def set_review_post(self, review_id: int, channel_id: str, message_id: str) -> None:
+        """Remember the moderators' post of an item (its buttons), to retire once decided."""
+        await asyncio.to_thread(self.store.set_review_post, review_id, channel_id, message_id)
+
     async def quiz_start(self, user_id: str, guild_id: str, bank: str) -> QuestionView:
         """The current question of an unfinished quiz, or the first of a new one."""
         return await asyncio.to_thread(self.quizzes.start, user_id, guild_id, bank)
+
+    async def quiz_thread(self, user_id: str, guild_id: str, bank: str) -> str:
+        """The thread a member's quiz runs in, to reuse ("" when none)."""
+        return await asyncio.to_thread(self.store.quiz_thread, user_id, guild_id, bank)
+
+    async def set_quiz_thread(self, user_id: str, guild_id: str, bank: str, thread_id: str) -> None:
+        """Keep (or with "" forget) the thread of a started quiz."""
+        await asyncio.to_thread(self.store.set_quiz_thread, user_id, guild_id, bank, thread_id)
 
     async def quiz_current(self, user_id: str, guild_id: str, bank: str) -> QuestionView | None:
         """The question an unfinished quiz is on, or None."""
@@ -483,6 +498,20 @@ class TutorService:
     async def quiz_leaderboard(self, guild_id: str, bank: str) -> list[QuizScore]:
         """The best scores on one bank on one server."""
         return await asyncio.to_thread(self.quizzes.leaderboard, guild_id, bank)
+
+
+def _clean_correction(text: str) -> str:
+    """A moderator's correction cleaned like a question, line by line: its lines and
+    paragraphs are kept (a blank line, or one of only symbols, stays a paragraph break)."""
+    clean_text(text, MAX_CORRECTION_CHARS, what="correction")  # too long or empty: refused
+    lines = []
+    for line in text.splitlines():
+        try:
+            lines.append(clean_text(line, MAX_CORRECTION_CHARS, what="correction"))
+        except GuardError:
+            if lines and lines[-1]:
+                lines.append("")
+    return "\n".join(lines).strip()
 
 
 def claim_report(verifier: Verifier, claim: str, max_chars: int) -> dict:

@@ -91,6 +91,17 @@ CREATE TABLE IF NOT EXISTS guild_settings (
 """
 
 
+# Columns added after stores were first made, each a named migration: added at open where
+# missing (SQLite: looked up in PRAGMA table_info; PostgreSQL: ADD COLUMN IF NOT EXISTS).
+MIGRATIONS = (
+    ("answers-kept", "questions", "answer_json", "TEXT NOT NULL DEFAULT '{}'"),
+    ("review-reporter", "reviews", "reporter_id", "TEXT NOT NULL DEFAULT ''"),
+    ("review-moderators-post", "reviews", "mod_channel_id", "TEXT NOT NULL DEFAULT ''"),
+    ("review-moderators-post", "reviews", "mod_message_id", "TEXT NOT NULL DEFAULT ''"),
+    ("ratings-by-answer", "feedback", "question_id", "INTEGER"),
+    ("quiz-thread", "quiz_sessions", "thread_id", "TEXT NOT NULL DEFAULT ''"),
+)
+
 # The same tables in PostgreSQL: identity keys, and double precision for the timestamps
 # (REAL is 4 bytes there).
 _POSTGRES_SCHEMA = _SCHEMA.replace(
@@ -114,6 +125,9 @@ class Review:
     moderator: str | None
     resolved_at: float | None
     correction: str | None
+    reporter_id: str = ""  # the member who reported the answer; "" when the verifier flagged it
+    mod_channel_id: str = ""  # where the item was posted to the moderators, with its buttons
+    mod_message_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -210,12 +224,13 @@ class Store:
         guild_id: str = "",
         channel_id: str = "",
         message_id: str = "",
+        reporter_id: str = "",
     ) -> int:
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO reviews (question, answer_json, user_id, guild_id, channel_id,"
-                " message_id, model, quantization, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " RETURNING id",
+                " message_id, reporter_id, model, quantization, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     question,
                     json.dumps(answer),
@@ -223,6 +238,7 @@ class Store:
                     guild_id,
                     channel_id,
                     message_id,
+                    reporter_id,
                     answer.get("model", ""),
                     answer.get("quantization", ""),
                     time.time(),
@@ -239,6 +255,14 @@ class Store:
         with self._transaction() as db:
             db.execute(
                 "UPDATE reviews SET channel_id = ?, message_id = ? WHERE id = ?",
+                (channel_id, message_id, review_id),
+            )
+
+    def set_review_post(self, review_id: int, channel_id: str, message_id: str) -> None:
+        """Remember the moderators' post of an item, to retire its buttons once decided."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE reviews SET mod_channel_id = ?, mod_message_id = ? WHERE id = ?",
                 (channel_id, message_id, review_id),
             )
 
@@ -328,6 +352,23 @@ class Store:
                     (user_id, guild_id, bank, result[0], result[1], time.time()),
                 )
 
+    def quiz_thread(self, user_id: str, guild_id: str, bank: str) -> str:
+        """The thread a member's quiz on this bank runs in ("" when none was made)."""
+        rows = self._query(
+            "SELECT thread_id FROM quiz_sessions WHERE user_id = ? AND guild_id = ? AND bank = ?",
+            (user_id, guild_id, bank),
+        )
+        return rows[0]["thread_id"] if rows else ""
+
+    def set_quiz_thread(self, user_id: str, guild_id: str, bank: str, thread_id: str) -> None:
+        """Keep (or with "" forget) the thread of a started quiz, to reuse on the next start."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE quiz_sessions SET thread_id = ? WHERE user_id = ? AND guild_id = ?"
+                " AND bank = ?",
+                (thread_id, user_id, guild_id, bank),
+            )
+
     def quiz_score(self, user_id: str, guild_id: str, bank: str) -> QuizScore | None:
         rows = self._query(
             "SELECT score, total FROM quiz_results WHERE user_id = ? AND guild_id = ? AND bank = ?"
@@ -389,21 +430,29 @@ class Store:
             counts["reviews"] = db.execute(
                 "UPDATE reviews SET user_id = 'forgotten' WHERE user_id = ?", (user_id,)
             ).rowcount
+            counts["reviews"] += db.execute(
+                "UPDATE reviews SET reporter_id = 'forgotten' WHERE reporter_id = ?", (user_id,)
+            ).rowcount
         return counts
 
     # -- feedback and per-server settings -------------------------------------------
 
-    def has_rated(self, user_id: str, question: str) -> bool:
+    def has_rated(self, user_id: str, question_id: int) -> bool:
+        """Whether the member has rated this answer (each answer is rated on its own, also
+        a later answer to the same question)."""
         rows = self._query(
-            "SELECT 1 FROM feedback WHERE user_id = ? AND question = ?", (user_id, question)
+            "SELECT 1 FROM feedback WHERE user_id = ? AND question_id = ?", (user_id, question_id)
         )
         return bool(rows)
 
-    def add_feedback(self, user_id: str, question: str, helpful: bool) -> None:
+    def add_feedback(
+        self, user_id: str, question: str, helpful: bool, question_id: int | None = None
+    ) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO feedback (user_id, question, helpful, at) VALUES (?, ?, ?, ?)",
-                (user_id, question, int(helpful), time.time()),
+                "INSERT INTO feedback (user_id, question, helpful, at, question_id)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (user_id, question, int(helpful), time.time(), question_id),
             )
 
     def guild_settings(self, guild_id: str) -> dict:
@@ -456,9 +505,8 @@ def _connect_postgres(url: str):
     try:
         conn = psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=10)
         conn.execute(_POSTGRES_SCHEMA)
-        conn.execute(
-            "ALTER TABLE questions ADD COLUMN IF NOT EXISTS answer_json TEXT NOT NULL DEFAULT '{}'"
-        )
+        for _name, table, column, kind in MIGRATIONS:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
     except psycopg.Error as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise StorageError(f"QUANTUTOR_DATABASE_URL: cannot use {where} ({reason})") from None
@@ -476,9 +524,11 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.executescript(_SCHEMA)
-        columns = {row["name"] for row in conn.execute("PRAGMA table_info(questions)")}
-        if "answer_json" not in columns:  # a store made before answers were kept
-            conn.execute("ALTER TABLE questions ADD COLUMN answer_json TEXT NOT NULL DEFAULT '{}'")
+        for name, table, column, kind in MIGRATIONS:
+            columns = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                log.info("store %s: migration %s adds %s.%s", path, name, table, column)
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
     except sqlite3.OperationalError as error:
         # read-only or full disk, locked file: not corruption, so nothing is moved
         raise StorageError(f"{path}: cannot use the database ({error})") from None

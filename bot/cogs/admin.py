@@ -1,4 +1,4 @@
-"""/settings (administrators, stored per server) and /lab (the latest model measurements)."""
+"""/settings (per server; Manage Server by default) and /lab (the latest measurements)."""
 
 import asyncio
 
@@ -17,11 +17,14 @@ NO_LAB = (
 
 
 class AdminCog(commands.Cog, name="Admin"):
+    # Who may run /settings is Discord's to say: Manage Server by default, changed per role
+    # or member in Server Settings → Integrations. Discord checks it before the interaction
+    # reaches the bot, so the bot does not check again (it cannot see the Integrations grant).
     settings = app_commands.Group(
         name="settings",
-        description="The tutor's settings on this server (administrators).",
+        description="The tutor's settings on this server (Manage Server, unless changed).",
         guild_only=True,
-        default_permissions=discord.Permissions(administrator=True),
+        default_permissions=discord.Permissions(manage_guild=True),
     )
 
     def __init__(self, bot: commands.Bot):
@@ -30,7 +33,6 @@ class AdminCog(commands.Cog, name="Admin"):
     @settings.command(name="show", description="This server's tutor settings.")
     async def settings_show(self, interaction: discord.Interaction) -> None:
         async with user_errors(interaction):
-            _require_admin(interaction)
             await reply(interaction, describe(await config_for(interaction)))
 
     @settings.command(name="moderators", description="Where flagged answers go, and who reviews.")
@@ -45,9 +47,9 @@ class AdminCog(commands.Cog, name="Admin"):
         role: discord.Role | None = None,
     ) -> None:
         async with user_errors(interaction):
-            _require_admin(interaction)
             changes = {}
             if channel is not None:
+                _require_posting(channel)
                 changes["mod_channel_id"] = channel.id
             if role is not None:
                 changes["mod_role_id"] = role.id
@@ -57,14 +59,16 @@ class AdminCog(commands.Cog, name="Admin"):
 
     @settings.command(name="channel", description="Allow or stop answers in a channel.")
     @app_commands.describe(
-        channel="the channel",
+        channel="a text channel, or a forum (its posts count)",
         answer="True: answer there; False: stop. With no channel allowed, I answer everywhere.",
     )
     async def settings_channel(
-        self, interaction: discord.Interaction, channel: discord.TextChannel, answer: bool
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel | discord.ForumChannel,
+        answer: bool,
     ) -> None:
         async with user_errors(interaction):
-            _require_admin(interaction)
             allowed = set((await config_for(interaction)).ask_channel_ids)
             allowed = allowed | {channel.id} if answer else allowed - {channel.id}
             await self._save(interaction, ask_channel_ids=sorted(allowed))
@@ -74,7 +78,6 @@ class AdminCog(commands.Cog, name="Admin"):
         self, interaction: discord.Interaction, seconds: app_commands.Range[int, 0, 3600]
     ) -> None:
         async with user_errors(interaction):
-            _require_admin(interaction)
             await self._save(interaction, cooldown_s=seconds)
 
     async def _save(self, interaction: discord.Interaction, **changes) -> None:
@@ -115,6 +118,17 @@ def describe(config: GuildConfig) -> str:
     )
 
 
-def _require_admin(interaction: discord.Interaction) -> None:
-    if not interaction.permissions.administrator:
-        raise Refusal("Only server administrators can change the tutor's settings.")
+# What the moderators' posts need: to see the channel, post, and show the answer's embed.
+POSTING = discord.Permissions(view_channel=True, send_messages=True, embed_links=True)
+
+
+def _require_posting(channel: discord.TextChannel) -> None:
+    """Refuse a moderators' channel the bot could not post the flagged answers in."""
+    have = channel.permissions_for(channel.guild.me)
+    missing = [name for name, needed in POSTING if needed and not getattr(have, name)]
+    if missing:
+        names = ", ".join(name.replace("_", " ").title() for name in missing)
+        raise Refusal(
+            f"I cannot post in {channel.mention}: give me {names} there, then try again. "
+            "Nothing was saved."
+        )

@@ -22,7 +22,7 @@ log = logging.getLogger("quantutor.bot")
 BANK_CHOICES = [app_commands.Choice(name=bank, value=bank) for bank in QuizDesk.banks()]
 FREE_TEXT = "text"
 NOT_YOURS = "This is someone else's quiz: start your own with /quiz start."
-THREAD_ARCHIVE_MINUTES = 60
+THREAD_ARCHIVE_MINUTES = 24 * 60  # a day; the next /quiz start reopens it after that
 
 
 class QuizButton(
@@ -96,11 +96,19 @@ class QuizCog(commands.Cog, name="Quiz"):
                 "view": question_controls(user_id, bank, question),
                 "allowed_mentions": render.NO_MENTIONS,
             }
-            thread = await self._own_thread(interaction, bank)
+            thread, made = await self._own_thread(interaction, bank)
+            if thread is not None:
+                try:
+                    await thread.send(**message)
+                except discord.HTTPException as error:
+                    log.info(
+                        "quiz thread %s refused the question (%s): ephemeral", thread.id, error
+                    )
+                    await self._give_up(interaction, bank, thread, made)
+                    thread = None
             if thread is None:
                 await interaction.followup.send(ephemeral=True, **message)
                 return
-            await thread.send(**message)
             await reply(interaction, f"Your quiz is ready in {thread.mention}. Good luck!")
 
     @quiz.command(name="score", description="Your best and latest score.")
@@ -182,9 +190,16 @@ class QuizCog(commands.Cog, name="Quiz"):
             )
 
     async def _own_thread(self, interaction: discord.Interaction, bank: str):
-        """A private thread for this learner's quiz, or None where one cannot be made."""
+        """The learner's private thread for this quiz, reopened if it has one, else a new
+        one: (thread, whether it was made now), or (None, False) where there can be none."""
         if not isinstance(interaction.channel, discord.TextChannel):
-            return None
+            return None, False
+        key = (str(interaction.user.id), _guild(interaction), bank)
+        stored = await self.service.quiz_thread(*key)
+        if stored:
+            thread = await self._reopen(interaction.guild, int(stored))
+            if thread is not None:
+                return thread, False
         try:
             thread = await interaction.channel.create_thread(
                 name=f"Quiz ({bank}): {interaction.user.display_name}"[:100],
@@ -197,8 +212,33 @@ class QuizCog(commands.Cog, name="Quiz"):
             log.info(
                 "no quiz thread in %s (%s): quiz goes ephemeral", interaction.channel_id, error
             )
+            return None, False
+        await self.service.set_quiz_thread(*key, str(thread.id))
+        return thread, True
+
+    async def _reopen(self, guild: discord.Guild, thread_id: int) -> discord.Thread | None:
+        """A quiz thread made before, unarchived; None once it is gone or locked."""
+        try:
+            thread = guild.get_thread(thread_id) or await guild.fetch_channel(thread_id)
+            if not isinstance(thread, discord.Thread) or thread.locked:
+                return None
+            if thread.archived:
+                await thread.edit(archived=False)
+        except discord.HTTPException as error:
+            log.info("quiz thread %s not reopened (%s): a new one", thread_id, error)
             return None
         return thread
+
+    async def _give_up(self, interaction, bank: str, thread: discord.Thread, made: bool) -> None:
+        """A thread the question could not go to is forgotten, and deleted if made just now
+        (no empty thread is left behind)."""
+        await self.service.set_quiz_thread(str(interaction.user.id), _guild(interaction), bank, "")
+        if not made:
+            return
+        try:
+            await thread.delete()
+        except discord.HTTPException as error:
+            log.info("empty quiz thread %s not deleted: %s", thread.id, error)
 
 
 def _guild(interaction: discord.Interaction) -> str:

@@ -83,11 +83,12 @@ class CorrectionModal(discord.ui.Modal):
 
 
 class ReviewCog(commands.Cog, name="Review"):
+    # Visible to every member: the moderators are a role the bot knows (or Manage Messages),
+    # which Discord's default permissions cannot express; the bot checks it on every use.
     review = app_commands.Group(
         name="review",
         description="The moderators' queue of flagged answers.",
         guild_only=True,
-        default_permissions=discord.Permissions(manage_messages=True),
     )
 
     def __init__(self, bot: commands.Bot):
@@ -112,18 +113,30 @@ class ReviewCog(commands.Cog, name="Review"):
         except Exception:
             log.exception("review #%s: the moderators were not told", review_id)
 
-    async def notify(self, guild, review_id: int, reported_by: int | None = None) -> None:
-        """Post the item to the server's moderators' channel; a failure here only logs."""
+    async def moderators_channel(self, guild) -> discord.abc.Messageable | None:
+        """The server's moderators' channel, if one is set and still exists."""
         if guild is None:
-            return
+            return None
         config = await GuildConfig.load(self.service, guild.id)
-        channel = guild.get_channel(config.mod_channel_id) if config.mod_channel_id else None
+        return guild.get_channel(config.mod_channel_id) if config.mod_channel_id else None
+
+    async def reviewed_by(self, guild) -> str:
+        """Who a flagged answer here reaches (a render.REVIEW_NOTICES key)."""
+        if guild is None:
+            return "host"
+        return "moderators" if await self.moderators_channel(guild) is not None else "queue"
+
+    async def notify(self, guild, review_id: int) -> bool:
+        """Post the item to the server's moderators' channel: whether it was posted (a
+        failure here only logs)."""
+        channel = await self.moderators_channel(guild)
         if channel is None:
-            log.info("review #%s queued; server %s has no moderators' channel", review_id, guild.id)
-            return
-        content, embed = render.review_post(await self.service.get_review(review_id), reported_by)
+            where = f"server {guild.id}" if guild is not None else "a direct message"
+            log.info("review #%s queued; %s has no moderators' channel", review_id, where)
+            return False
+        content, embed = render.review_post(await self.service.get_review(review_id))
         try:
-            await channel.send(
+            post = await channel.send(
                 content,
                 embed=embed,
                 view=review_controls(review_id),
@@ -131,6 +144,9 @@ class ReviewCog(commands.Cog, name="Review"):
             )
         except discord.HTTPException as error:
             log.warning("could not post review #%s to the moderators: %s", review_id, error)
+            return False
+        await self.service.set_review_post(review_id, str(post.channel.id), str(post.id))
+        return True
 
     # -- commands --------------------------------------------------------------------------
 
@@ -189,6 +205,7 @@ class ReviewCog(commands.Cog, name="Review"):
                 view=None,
                 allowed_mentions=render.NO_MENTIONS,
             )
+            await self.retire_post(decided, interaction)
             await self.post_outcome(decided)
 
     async def correct(self, interaction: discord.Interaction, review_id: int, text: str) -> None:
@@ -209,7 +226,28 @@ class ReviewCog(commands.Cog, name="Review"):
                 view=None,
                 allowed_mentions=render.NO_MENTIONS,
             )
+            await self.retire_post(decided, interaction)
             await self.post_outcome(decided)
+
+    async def retire_post(self, review: Review, interaction: discord.Interaction) -> None:
+        """A decision made elsewhere (/review show, another post) also takes the buttons off
+        the moderators' post of the item, so no one presses them on a settled item."""
+        if not review.mod_message_id.isdigit():
+            return
+        if interaction.message is not None and str(interaction.message.id) == review.mod_message_id:
+            return  # the press was on that post, edited already
+        try:
+            channel = self.bot.get_channel(int(review.mod_channel_id)) or (
+                await self.bot.fetch_channel(int(review.mod_channel_id))
+            )
+            post = await channel.fetch_message(int(review.mod_message_id))
+            await post.edit(
+                content=render.decision_line(review, review.moderator or "?"),
+                view=None,
+                allowed_mentions=render.NO_MENTIONS,
+            )
+        except discord.HTTPException as error:
+            log.info("review #%s: moderators' post not updated (%s)", review.id, error)
 
     async def post_outcome(self, review: Review) -> None:
         """Reply under the original answer, where that message still exists."""

@@ -11,6 +11,8 @@ import discord.ext.test as dpytest
 import pytest
 
 from bot.main import TutorBot, command_specs, run_bot, sync_commands
+from bot.render import APOLOGY
+from tests.helpers.discord_fakes import channel_named, command_payload, dispatch, member_named
 from tutor.health import heartbeat_path
 from tutor.service import TutorService
 from tutor.settings import load_settings
@@ -31,8 +33,16 @@ async def test_the_commands_build_without_the_model_or_a_connection(settings):
     }
     dumped = json.dumps(specs)
     assert secret not in dumped
+    # One permission story: Discord decides who may run /settings (Manage Server by default,
+    # Integrations overrides); /review is visible to all, the bot checks the moderator role.
     review = next(s for s in specs if s["name"] == "review")
-    assert review["default_member_permissions"] == discord.Permissions(manage_messages=True).value
+    assert review["default_member_permissions"] is None
+    settings_spec = next(s for s in specs if s["name"] == "settings")
+    manage_guild = discord.Permissions(manage_guild=True).value
+    assert int(settings_spec["default_member_permissions"]) == manage_guild
+    for name in ("ask", "explain", "nextsteps"):  # Discord's client enforces the limit
+        [text] = next(s for s in specs if s["name"] == name)["options"]
+        assert (text["type"], text["min_length"], text["max_length"]) == (3, 1, 1000)
     quiz = next(s for s in specs if s["name"] == "quiz")
     assert {o["name"] for o in quiz["options"]} == {"start", "score", "leaderboard"}
 
@@ -83,3 +93,64 @@ async def test_a_mention_is_pointed_to_the_slash_commands_without_an_error(bot, 
     await dpytest.message("what is NF4? (no mention)", member=0)
     assert dpytest.verify().message().nothing()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_joining_a_server_posts_the_setup_notice_where_the_bot_may_write(bot):
+    from bot.main import SETUP_NOTICE
+
+    guild = dpytest.get_config().guilds[0]
+    bot.dispatch("guild_join", guild)  # as the gateway's GUILD_CREATE for a new server does
+    await dpytest.run_all_events()
+    notice = dpytest.get_message()
+    assert notice.content == SETUP_NOTICE and "/settings moderators" in notice.content
+    assert notice.channel.permissions_for(guild.me).send_messages
+
+
+# -- through discord.py's own dispatch: the command tree, option conversion, the handler --
+
+
+async def test_a_channel_the_bot_cannot_see_is_explained_not_apologised_for(bot, caplog):
+    unseen = "1577000000000000001"  # a private channel: Discord resolves it, the bot has no copy
+    payload = command_payload(
+        bot,
+        member_named("moderator"),
+        channel_named("general"),
+        "settings",
+        [
+            {
+                "type": 1,
+                "name": "moderators",
+                "options": [{"type": 7, "name": "channel", "value": unseen}],
+            }
+        ],
+        permissions=discord.Permissions(manage_guild=True),
+        resolved={
+            "channels": {unseen: {"id": unseen, "name": "staff", "type": 0, "permissions": "0"}}
+        },
+    )
+    with caplog.at_level(logging.ERROR):
+        responses = await dispatch(bot, payload)
+    [message] = responses.messages
+    assert (
+        "I cannot use that channel" in message["content"] and "View Channel" in message["content"]
+    )
+    assert message["flags"] & discord.MessageFlags(ephemeral=True).value
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_fault_of_the_bot_is_apologised_for_and_logged(bot, caplog, monkeypatch):
+    async def broken(*args):
+        raise RuntimeError("the store fell over")
+
+    monkeypatch.setattr(bot.service, "guild_settings", broken)
+    payload = command_payload(
+        bot,
+        member_named("moderator"),
+        channel_named("general"),
+        "settings",
+        [{"type": 1, "name": "show", "options": []}],
+    )
+    with caplog.at_level(logging.ERROR):
+        responses = await dispatch(bot, payload)
+    assert responses.messages[-1]["content"] == APOLOGY
+    assert "the store fell over" in caplog.text

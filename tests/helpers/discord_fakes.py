@@ -7,11 +7,12 @@ with a parameter the real method lacks, or an attribute the real object lacks, f
 """
 
 import itertools
-from unittest.mock import MagicMock, create_autospec
+from unittest.mock import MagicMock, create_autospec, patch
 
 import aiohttp
 import discord
 import discord.ext.test as dpytest
+from discord.webhook.async_ import AsyncWebhookAdapter
 
 from tutor.answer import Answer, Sentence, SourceRef
 
@@ -56,10 +57,11 @@ def interaction_for(
     """An interaction from `user` in `channel`; `message` is the one whose button was pressed."""
     interaction = spec_of(discord.Interaction)
     interaction.id = next(_ids)
+    interaction.created_at = discord.utils.utcnow()
     interaction.client = bot
     interaction.user = user
-    interaction.guild = channel.guild
-    interaction.guild_id = channel.guild.id
+    interaction.guild = getattr(channel, "guild", None)  # None in a direct message
+    interaction.guild_id = interaction.guild.id if interaction.guild else None
     interaction.channel = channel
     interaction.channel_id = channel.id
     interaction.permissions = permissions or discord.Permissions.none()
@@ -77,6 +79,15 @@ def interaction_for(
     interaction.followup.send.side_effect = lambda *a, **k: fake_message(channel)
     interaction.edit_original_response.side_effect = lambda **k: fake_message(channel)
     return interaction
+
+
+def dm_channel(user: discord.abc.User) -> discord.DMChannel:
+    """A direct message channel with `user`."""
+    channel = spec_of(discord.DMChannel)
+    channel.id = next(_ids)
+    channel.recipient = user
+    channel.guild = None
+    return channel
 
 
 def from_learner(bot, name: str = "learner") -> discord.Interaction:
@@ -159,3 +170,98 @@ def long_answer(sentences: int = 60) -> Answer:
         for n in range(1, 4)
     ]
     return Answer("Why @everyone? [click](https://evil.example)", "answer", lead + draft, sources)
+
+
+# -- discord.py's own dispatch: a real Interaction from a payload, over a fake HTTP layer --
+
+
+class Responses:
+    """What the bot answered through Discord's interaction endpoints (the network, faked)."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+
+    async def create_interaction_response(
+        self, interaction_id, token, *, session, proxy=None, proxy_auth=None, params
+    ):
+        self.calls.append(params.payload)
+        return {"interaction": {"id": str(interaction_id), "type": 2}}
+
+    @property
+    def messages(self) -> list[dict]:
+        """Each response's message data (content, flags, ...)."""
+        return [call.get("data") or {} for call in self.calls]
+
+
+def command_payload(
+    bot,
+    user: discord.Member,
+    channel,
+    name: str,
+    options: list[dict],
+    *,
+    permissions: discord.Permissions | None = None,
+    resolved: dict | None = None,
+) -> dict:
+    """The INTERACTION_CREATE payload Discord sends for `/name options...` from `user`."""
+    guild = channel.guild
+    perms = str((permissions or discord.Permissions.none()).value)
+    return {
+        "id": str(next(_ids)),
+        "application_id": str(next(_ids)),
+        "type": 2,
+        "token": "interaction-token",
+        "version": 1,
+        "guild_id": str(guild.id),
+        "channel_id": str(channel.id),
+        "channel": {
+            "id": str(channel.id),
+            "type": 0,
+            "guild_id": str(guild.id),
+            "name": channel.name,
+        },
+        "member": {
+            "user": {
+                "id": str(user.id),
+                "username": user.name,
+                "discriminator": "0",
+                "global_name": None,
+                "avatar": None,
+            },
+            "roles": [str(r.id) for r in getattr(user, "roles", ())[1:]],
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "permissions": perms,
+        },
+        "app_permissions": str(discord.Permissions.all().value),
+        "locale": "en-US",
+        "guild_locale": "en-US",
+        "entitlements": [],
+        "attachment_size_limit": 10 * 1024 * 1024,
+        "authorizing_integration_owners": {},
+        "context": 0,
+        "data": {
+            "id": str(next(_ids)),
+            "name": name,
+            "type": 1,
+            "options": options,
+            "resolved": resolved or {},
+        },
+    }
+
+
+async def dispatch(bot, payload: dict) -> Responses:
+    """Deliver `payload` as the gateway does: the command tree finds the command, converts
+    the options, runs checks, the callback and the error handler; responses are recorded."""
+    responses = Responses()
+    with patch.object(
+        AsyncWebhookAdapter,
+        "create_interaction_response",
+        autospec=True,
+        side_effect=lambda adapter, *a, **k: responses.create_interaction_response(*a, **k),
+    ):
+        interaction = discord.Interaction(data=payload, state=bot._connection)
+        await bot.tree._call(interaction)
+    return responses

@@ -119,16 +119,18 @@ async def test_each_store_method_of_the_service_runs_off_the_event_loop(recorded
 
     logged = await off_loop(service.logged_question(question_id), "logged_question")
     assert logged.question == "What is NF4?" and logged.answer == answer
-    assert await off_loop(service.rate_answer("7", "What is NF4?", True), "has_rated")
-    assert not await off_loop(service.rate_answer("7", "What is NF4?", False), "has_rated")
+    assert await off_loop(service.rate_answer("7", logged, True), "has_rated")
+    assert not await off_loop(service.rate_answer("7", logged, False), "has_rated")
     assert store.real.export_user("7")["feedback"][0]["helpful"] == 1  # the first rating
     review_id, new = await off_loop(
-        service.report_answer(logged, "c", "555"), "review_for_message", "add_review"
+        service.report_answer(logged, "c", "555", "8"), "review_for_message", "add_review"
     )
     assert new and await service.report_answer(logged, "c", "555") == (review_id, False)
     await off_loop(service.set_review_message(review_id, "c2", "556"), "set_review_message")
+    await off_loop(service.set_review_post(review_id, "m1", "557"), "set_review_post")
     review = await off_loop(service.get_review(review_id), "get_review")
     assert (review.guild_id, review.channel_id, review.message_id) == ("g", "c2", "556")
+    assert (review.reporter_id, review.mod_channel_id, review.mod_message_id) == ("8", "m1", "557")
     with pytest.raises(ReviewError, match="no review item"):
         await service.get_review(review_id + 100)
     pending = await off_loop(service.pending_reviews("g", 10), "list_reviews")

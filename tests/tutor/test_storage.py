@@ -48,3 +48,24 @@ def test_a_store_from_before_answers_were_kept_is_migrated_in_place(tmp_path):
     new = store.log_question("u", "", "What is int8?", False, {"kind": "answer"})
     assert store.logged_question(new).answer == {"kind": "answer"}
     store.close()
+
+
+def test_a_store_from_before_reporters_and_ratings_by_answer_is_migrated_in_place(tmp_path):
+    path = tmp_path / "quantutor.sqlite3"
+    Store(path).close()
+    with sqlite3.connect(path) as db:  # the tables as they were before these migrations
+        db.execute("ALTER TABLE reviews DROP COLUMN reporter_id")
+        db.execute("ALTER TABLE reviews DROP COLUMN mod_message_id")
+        db.execute("ALTER TABLE feedback DROP COLUMN question_id")
+        db.execute(
+            "INSERT INTO feedback (user_id, question, helpful, at) VALUES ('u', 'q', 1, 1.7e9)"
+        )
+    store = Store(path)
+    review_id = store.add_review("q", {"model": "m"}, "u", reporter_id="9")
+    store.set_review_post(review_id, "1", "2")
+    assert store.get_review(review_id).reporter_id == "9"
+    assert store.get_review(review_id).mod_message_id == "2"
+    assert not store.has_rated("u", 5)  # an old rating belongs to no answer
+    store.add_feedback("u", "q", True, question_id=5)
+    assert store.has_rated("u", 5) and len(store.export_user("u")["feedback"]) == 2
+    store.close()

@@ -1,6 +1,9 @@
 """/settings for administrators, and /lab."""
 
+import asyncio
+
 import discord
+import discord.ext.test.backend as dpytest_backend
 import pytest
 
 from bot.cogs.admin import NO_LAB
@@ -53,13 +56,14 @@ async def test_administrators_set_moderators_channels_and_cooldown(bot, fake_ser
     assert fake_service.store.guild_settings(str(guild.id))["ask_channel_ids"] == []
 
 
-async def test_settings_are_refused_to_members_who_are_not_administrators(bot, fake_service):
+async def test_a_member_discord_lets_run_settings_is_not_refused_again(bot, fake_service):
+    # An administrator granted /settings to a member in Integrations: Discord delivers the
+    # interaction, and the member has neither Administrator nor Manage Server.
     cog, guild = admin_cog(bot), channel_named("general").guild
-    before = fake_service.store.guild_settings(str(guild.id))
-    refused = as_admin(bot, permissions=discord.Permissions(manage_messages=True))
-    await cog.settings_cooldown.callback(cog, refused, seconds=1)
-    assert "Only server administrators" in private_reply(refused)
-    assert fake_service.store.guild_settings(str(guild.id)) == before
+    granted = as_admin(bot, permissions=discord.Permissions.none())
+    await cog.settings_cooldown.callback(cog, granted, seconds=7)
+    assert "Saved." in private_reply(granted)
+    assert fake_service.store.guild_settings(str(guild.id))["cooldown_s"] == 7
 
 
 async def test_lab_reports_what_is_available(bot, fake_service, monkeypatch, tmp_path):
@@ -99,3 +103,31 @@ async def test_lab_shows_the_table_and_the_chart(bot, lab_report_files):
     assert len(calls) > 1 and all(len(c.args[0]) <= 2000 for c in calls)
     assert calls[-1].kwargs["files"][0].filename == "lab.png"
     assert_no_pings(interaction)
+
+
+async def test_a_moderators_channel_the_bot_cannot_post_in_is_refused(bot, fake_service):
+    cog, guild = admin_cog(bot), channel_named("general").guild
+    hidden = channel_named("elsewhere")
+    # The server's own change, as the gateway's CHANNEL_UPDATE brings it: a read-only channel.
+    dpytest_backend.update_text_channel(
+        hidden, guild.default_role, discord.PermissionOverwrite(send_messages=False)
+    )
+    assert not hidden.permissions_for(guild.me).send_messages
+    before = fake_service.store.guild_settings(str(guild.id))
+    interaction = as_admin(bot)
+    await cog.settings_moderators.callback(cog, interaction, channel=hidden, role=None)
+    told = private_reply(interaction)
+    assert f"I cannot post in {hidden.mention}" in told and "Send Messages" in told
+    assert "Nothing was saved" in told
+    assert fake_service.store.guild_settings(str(guild.id)) == before
+
+
+async def test_settings_channel_offers_forums_as_well_as_text_channels(settings):
+    from bot.main import command_specs
+
+    specs = await asyncio.to_thread(command_specs, settings)
+    group = next(s for s in specs if s["name"] == "settings")
+    channel_command = next(o for o in group["options"] if o["name"] == "channel")
+    option = next(o for o in channel_command["options"] if o["name"] == "channel")
+    offered = set(option["channel_types"])
+    assert {discord.ChannelType.text.value, discord.ChannelType.forum.value} <= offered

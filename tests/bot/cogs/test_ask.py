@@ -2,23 +2,27 @@
 and the real tutor around the scripted model; bad input to the commands is refused."""
 
 import asyncio
+import datetime
 import logging
 import sqlite3
 import time
 
+import discord
 import discord.ext.test as dpytest
 import pytest
 
 from bot import render
-from bot.cogs.ask import BUTTON_LOOKS, EDIT_INTERVAL_S, AnswerButton, DraftStream
+from bot.cogs.ask import BUTTON_LOOKS, EDIT_INTERVAL_S, AnswerButton, DeferredReply, DraftStream
 from bot.main import build_bot
 from tests.helpers.bad_inputs import BAD_QUESTIONS, LIVE_PING
 from tests.helpers.discord_fakes import (
     assert_no_pings,
     button_for,
     channel_named,
+    dm_channel,
     fake_message,
     from_learner,
+    http_response,
     interaction_for,
     long_answer,
     member_named,
@@ -96,7 +100,7 @@ async def test_ask_defers_streams_then_replies_with_cited_sources_and_buttons(
 
     await ask_cog(bot).ask.callback(ask_cog(bot), interaction, question=FLAGGED_QUESTION)
 
-    interaction.response.defer.assert_awaited_once_with(thinking=True)
+    interaction.response.defer.assert_awaited_once_with(thinking=True, ephemeral=False)
     streamed = streamed_edit_times(interaction, times)
     assert streamed, "the draft was not streamed"
     assert len(streamed) >= 2, "a draft longer than an edit interval was shown only once"
@@ -149,6 +153,20 @@ async def test_feedback_buttons_store_one_rating_per_member(bot, fake_service, s
     assert rows == [(str(member_named("classmate").id), 1)]
 
 
+async def test_a_later_answer_to_the_same_question_can_be_rated_too(bot, fake_service):
+    answer = long_answer(2)
+    first, later = stored_answer(fake_service, answer), stored_answer(fake_service, answer)
+    clicks = [from_learner(bot, "classmate") for _ in range(3)]
+    await press(bot, "helpful", first, clicks[0])
+    await press(bot, "unhelpful", later, clicks[1])
+    await press(bot, "helpful", later, clicks[2])
+    assert [private_reply(c) for c in clicks] == [
+        "Thanks for the feedback!",
+        "Thanks for the feedback!",
+        "You have already rated this answer. Thanks!",
+    ]
+
+
 async def test_report_queues_the_answer_for_the_moderators_once(bot, fake_service):
     answer = long_answer(6)
     question_id = stored_answer(fake_service, answer, str(member_named("learner").id))
@@ -170,7 +188,7 @@ async def test_report_queues_the_answer_for_the_moderators_once(bot, fake_servic
         bot, member_named("learner"), channel_named("general"), message=answer_message
     )
     await press(bot, "report", question_id, again)
-    assert "already with the moderators" in again.response.send_message.await_args.args[0]
+    assert "already in review" in private_reply(again)
     assert dpytest.verify().message().nothing()
 
 
@@ -197,6 +215,10 @@ async def test_explain_simpler_answers_the_same_question_in_explain_mode(
     assert request.messages[-1]["content"].endswith("Question: What is NF4?")
     assert "NF4" in "\n".join(texts(interaction))
     assert_no_pings(interaction)
+    # Seen by the presser only, with no buttons of its own: ten presses make no public noise.
+    interaction.response.defer.assert_awaited_once_with(thinking=True, ephemeral=True)
+    assert all(c.kwargs.get("ephemeral") for c in interaction.followup.send.await_args_list)
+    assert "view" not in final_call(interaction).kwargs
 
 
 async def test_answer_buttons_work_after_a_restart_and_after_the_asker_is_forgotten(
@@ -245,7 +267,7 @@ async def test_a_long_answer_is_split_under_2000_characters_with_no_pings(bot):
     interaction = interaction_for(bot, member_named("learner"), channel_named("general"))
     answer = long_answer(80)
     answer.question_id = 7
-    await ask_cog(bot).send_answer(interaction, answer)
+    await ask_cog(bot).send_answer(DeferredReply(interaction), answer)
     pieces = texts(interaction)
     assert len(pieces) > 2 and all(len(p) <= 2000 for p in pieces)
     assert interaction.edit_original_response.await_args.kwargs["embed"] is None
@@ -296,9 +318,7 @@ async def test_a_full_queue_tells_the_wait_and_a_busy_user_is_told_too(bot):
     bot.admission.release(busy)
 
 
-async def test_a_failing_model_gets_an_apology_and_a_log_line(
-    bot, fake_model, caplog, monkeypatch
-):
+async def test_a_failing_model_gets_an_apology_and_a_log_line(bot, fake_model, caplog, monkeypatch):
     def broken(messages):
         raise RuntimeError("the model fell over")
 
@@ -402,3 +422,165 @@ async def test_nothing_is_edited_after_close():
     stream.update("late")  # e.g. a piece still queued on the loop when the answer came
     await asyncio.sleep(0.1)
     assert edits == ["first"]
+
+
+# -- who is told about a flagged answer: said as it happened ---------------------------
+
+
+async def test_without_a_moderators_channel_a_flagged_answer_does_not_claim_they_were_asked(
+    bot, fake_service, script_draft
+):
+    guild = channel_named("general").guild
+    fake_service.store.update_guild_settings(str(guild.id), mod_channel_id=None)
+    script_draft(FLAGGED_QUESTION, FLAGGED_DRAFT)
+    interaction = from_learner(bot)
+    await ask_cog(bot).ask.callback(ask_cog(bot), interaction, question=FLAGGED_QUESTION)
+    everything = "\n".join(texts(interaction))
+    assert "have been asked" not in everything
+    assert "no moderators' channel is set, so no one has been told yet" in everything
+    assert dpytest.verify().message().nothing()  # and indeed nothing was posted
+
+
+async def test_a_report_without_a_moderators_channel_says_no_one_was_told(bot, fake_service):
+    guild = channel_named("general").guild
+    fake_service.store.update_guild_settings(str(guild.id), mod_channel_id=None)
+    question_id = stored_answer(fake_service, long_answer(2))
+    interaction = interaction_for(
+        bot,
+        member_named("classmate"),
+        channel_named("general"),
+        message=fake_message(channel_named("general")),
+    )
+    await press(bot, "report", question_id, interaction)
+    told = private_reply(interaction)
+    assert "no one has been told yet" in told and "/settings moderators" in told
+    assert "will look" not in told and "have been sent" not in told
+
+
+async def test_a_flagged_answer_in_a_direct_message_names_the_hosts_queue(
+    bot, fake_service, script_draft
+):
+    script_draft(FLAGGED_QUESTION, FLAGGED_DRAFT)
+    learner = member_named("learner")
+    interaction = interaction_for(bot, learner, dm_channel(learner))
+    await ask_cog(bot).ask.callback(ask_cog(bot), interaction, question=FLAGGED_QUESTION)
+    everything = "\n".join(texts(interaction))
+    assert "review queue of the bot's host" in everything and "have been asked" not in everything
+    review = fake_service.store.list_reviews(limit=1000)[-1]
+    assert (review.question, review.guild_id) == (FLAGGED_QUESTION, "")  # `quantutor review`
+
+    report = interaction_for(bot, learner, dm_channel(learner), message=fake_message(None))
+    await press(bot, "report", stored_answer(fake_service, long_answer(2)), report)
+    assert "review queue of the bot's host" in private_reply(report)
+
+
+async def test_close_waits_for_the_edit_on_its_way_so_it_cannot_land_after_the_answer():
+    landed = []
+
+    async def slow_edit(text):
+        await asyncio.sleep(0.1)  # the request is on the network
+        landed.append(text)
+
+    stream = DraftStream(slow_edit, interval_s=0.05)
+    stream.update("preview")
+    await asyncio.sleep(0.02)  # the edit has started
+    stream.update("newer preview")  # would follow after the interval
+    await stream.close()
+    landed.append("final answer")  # what the cog sends once close returns
+    await asyncio.sleep(0.2)
+    assert landed == ["preview", "final answer"]
+
+
+# -- the interaction's 15 minutes, a long line, and a shutdown mid-answer ---------------
+
+
+def expired_token() -> discord.HTTPException:
+    """What Discord answers an edit once the interaction's token has run out."""
+    return discord.HTTPException(
+        http_response(401, "Unauthorized"), {"code": 50027, "message": "Invalid Webhook Token"}
+    )
+
+
+async def test_near_the_tokens_end_the_answer_comes_as_a_channel_message(bot, script_draft, caplog):
+    script_draft(FLAGGED_QUESTION, FLAGGED_DRAFT)
+    interaction = from_learner(bot)
+    interaction.created_at = discord.utils.utcnow() - datetime.timedelta(minutes=14, seconds=30)
+    with caplog.at_level(logging.INFO, logger="quantutor.bot"):
+        await ask_cog(bot).ask.callback(ask_cog(bot), interaction, question=FLAGGED_QUESTION)
+    assert texts(interaction)[-1] == render.MOVED_TO_CHANNEL  # the reply says where to look
+    answer = dpytest.get_message()
+    assert answer.channel == channel_named("general")
+    assert answer.content.startswith(f"<@{member_named('learner').id}>, your answer:")
+    assert "**What the sources say**" in answer.content and answer.embeds[0].title == "Sources"
+    posted = dpytest.get_message()  # the flagged answer still reaches the moderators
+    assert posted.channel == channel_named("moderators") and "Review #" in posted.content
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def test_an_expired_token_moves_the_answer_to_the_channel_without_a_traceback(
+    bot, script_draft, caplog
+):
+    script_draft("What is NF4?", "NF4 is a 4-bit data type [1].")
+    interaction = from_learner(bot)
+    interaction.edit_original_response.side_effect = expired_token()
+    with caplog.at_level(logging.INFO, logger="quantutor.bot"):
+        await ask_cog(bot).ask.callback(ask_cog(bot), interaction, question="What is NF4?")
+    answer = dpytest.get_message()
+    assert answer.channel == channel_named("general") and "**Q:** What is NF4?" in answer.content
+    assert interaction.edit_original_response.await_count == 1  # no edit after the refusal
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def test_a_question_that_could_not_be_answered_within_15_minutes_is_refused(bot):
+    bot.admission = Admission(capacity=30)
+    bot.admission.mean_answer_s = 60.0  # llama.cpp or one answer at a time
+    before = [bot.admission.admit(f"other-{n}") for n in range(14)]
+    interaction = from_learner(bot)
+    await ask_cog(bot).ask.callback(ask_cog(bot), interaction, question="What is NF4?")
+    interaction.response.defer.assert_not_awaited()
+    refusal = private_reply(interaction)
+    assert "too busy to answer in time" in refusal and "14 questions are ahead" in refusal
+    assert bot.admission.waiting == 13  # its place was given back
+    for ticket in before:
+        bot.admission.release(ticket)
+
+
+async def test_the_line_counts_those_waiting_apart_from_those_being_answered(bot, script_draft):
+    bot.admission = Admission(capacity=5, workers=2)
+    others = [bot.admission.admit(f"other-{n}") for n in range(3)]  # 2 drafting, 1 waiting
+    script_draft("What is NF4?", "NF4 is a 4-bit data type [1].")
+    interaction = from_learner(bot)
+    asking = asyncio.create_task(
+        ask_cog(bot).ask.callback(ask_cog(bot), interaction, question="What is NF4?")
+    )
+    await asyncio.sleep(0.05)
+    assert texts(interaction)[0].startswith(
+        "⏳ 1 question is waiting ahead of yours and 2 being answered"
+    )
+    for ticket in others:
+        bot.admission.release(ticket)
+    await asyncio.wait_for(asking, 30)
+    assert "**Q:** What is NF4?" in texts(interaction)[-1]
+
+
+async def test_a_shutdown_mid_answer_leaves_no_drafting_message(
+    bot, fake_model, script_draft, monkeypatch
+):
+    from bot.cogs import ask
+
+    monkeypatch.setattr(ask, "SHUTDOWN_GRACE_S", 0.1)
+    script_draft("What is NF4?", " ".join(["NF4"] * 200))
+    monkeypatch.setattr(fake_model, "token_delay_s", 0.05)
+    interaction, cog = from_learner(bot), ask_cog(bot)
+    asking = asyncio.create_task(cog.ask.callback(cog, interaction, question="What is NF4?"))
+    while not any(render.DRAFTING in text for text in texts(interaction)):
+        await asyncio.sleep(0.05)
+    monkeypatch.setattr(bot, "ws", None)  # dpytest's gateway cannot close; no other fake
+    await bot.close()  # what SIGTERM does
+    assert asking.done()
+    assert texts(interaction)[-1] == render.RESTARTING
+    assert bot.admission.waiting == 0 and not cog.in_flight
+
+    late = from_learner(bot, "classmate")  # a question arriving while the bot closes
+    await cog.ask.callback(cog, late, question="What is NF4?")
+    assert private_reply(late) == render.RESTARTING

@@ -1,6 +1,7 @@
 """/quiz on Discord: a private thread, option buttons for the taker only, Q8 in a form;
 a refused answer changes nothing."""
 
+import itertools
 from unittest.mock import patch
 
 import discord
@@ -30,8 +31,13 @@ def quiz_cog(bot):
 
 def a_thread() -> discord.Thread:
     thread = spec_of(discord.Thread)
-    thread.mention = "<#1234567890123456789>"
+    thread.id = next(_thread_ids)
+    thread.mention = f"<#{thread.id}>"
+    thread.archived = thread.locked = False
     return thread
+
+
+_thread_ids = itertools.count(1_234_567_890_123_456_789)
 
 
 async def start(bot, user="learner", bank="lesson", thread=None, refuse=False):
@@ -180,3 +186,26 @@ async def test_a_refused_quiz_answer_changes_nothing_and_is_told_privately(bot, 
         assert says in private_reply(interaction)
         assert_no_pings(interaction)
     assert fake_service.store.load_quiz(str(learner.id), guild, "deep_dive") == before
+
+
+async def test_a_resumed_quiz_reopens_its_thread_instead_of_opening_another(bot):
+    thread = a_thread()
+    _, create = await start(bot, user="classmate", thread=thread)
+    thread.archived = True  # a day without an answer
+    with patch.object(discord.Guild, "fetch_channel", autospec=True, return_value=thread):
+        again, create_again = await start(bot, user="classmate", thread=a_thread())
+    create_again.assert_not_awaited()
+    thread.edit.assert_awaited_once_with(archived=False)
+    assert thread.send.await_count == 2  # the question again, in the same thread
+    assert thread.mention in private_reply(again)
+
+
+async def test_a_thread_that_refuses_the_first_question_is_deleted_not_left_empty(bot):
+    thread = a_thread()
+    thread.send.side_effect = discord.Forbidden(http_response(403, "Forbidden"), "Missing Access")
+    interaction, _ = await start(bot, user="moderator", thread=thread)
+    thread.delete.assert_awaited_once()
+    sent = interaction.followup.send.await_args.kwargs
+    assert sent["ephemeral"] is True and sent["embed"].title.startswith("Question 1/")
+    learner, guild = str(member_named("moderator").id), str(channel_named("general").guild.id)
+    assert bot.service.store.quiz_thread(learner, guild, "lesson") == ""  # not reused later

@@ -126,22 +126,46 @@ async def test_the_configured_moderator_role_is_enough(bot, fake_service):
     assert fake_service.store.get_review(review_id).status == "approved"
 
 
+async def test_the_moderator_role_opens_review_list_without_manage_messages(bot, fake_service):
+    review_id = await flagged_item(fake_service)
+    guild = channel_named("general").guild
+    role = dpytest_backend.make_role("Reviewers", guild)
+    await dpytest.add_role(member_named("classmate"), role)
+    fake_service.store.update_guild_settings(str(guild.id), mod_role_id=role.id)
+    cog = bot.get_cog("Review")
+    interaction = interaction_for(
+        bot,
+        member_named("classmate"),
+        channel_named("moderators"),
+        permissions=discord.Permissions.none(),
+    )
+    await cog.review_list.callback(cog, interaction)
+    assert f"**#{review_id}**" in private_reply(interaction)
+
+
 async def test_correct_opens_a_form_and_the_correction_becomes_the_outcome(bot, fake_service):
     review_id = await flagged_item(fake_service, question="Are purple elephants real?")
     opened = await click(bot, "correct", review_id)
     modal = opened.response.send_modal.await_args.args[0]
     assert isinstance(modal, CorrectionModal)
     submit = in_moderators(bot)
-    fill_modal(modal, submit, "Purple elephants are a children's story @everyone.")
+    fill_modal(
+        modal, submit, "Purple elephants are a children's story @everyone.\n\nSee:\n- no zoo"
+    )
     await modal.on_submit(submit)
     review = fake_service.store.get_review(review_id)
     assert review.status == "corrected" and "children's story" in review.correction
-    assert (fake_service.corrections_dir / f"review-{review_id}.md").exists()
+    source = (fake_service.corrections_dir / f"review-{review_id}.md").read_text()
+    moderator = member_named("moderator")  # cited in every answer: it names no moderator
+    assert f"review #{review_id}" in source
+    assert f"by {moderator.name}" not in source and str(moderator.id) not in source
     edit = submit.edit_original_response.await_args.kwargs
     assert edit["view"] is None and "corrected by moderator" in edit["content"]
     outcome = dpytest.get_message()
     assert outcome.content.startswith("✏️ Reviewed by a moderator: corrected")
     assert "children's story" in outcome.content and "@everyone" not in outcome.content
+    assert review.correction.endswith("story everyone.\n\nSee:\n- no zoo")  # lines kept
+    assert "\n> See:\n> \\- no zoo" in outcome.content
 
 
 async def test_a_deleted_original_answer_is_skipped_quietly(bot, fake_service):
@@ -216,3 +240,49 @@ async def test_an_unusable_correction_is_refused_and_the_item_stays_pending(
     assert "correction" in private_reply(interaction)
     assert fake_service.store.get_review(review_id).status == "pending"
     fake_service.store.resolve_review(review_id, "rejected", "cleanup")  # off the shared queue
+
+
+async def test_a_decision_made_elsewhere_takes_the_buttons_off_the_moderators_post(
+    bot, fake_service
+):
+    review_id = await flagged_item(fake_service)
+    cog = bot.get_cog("Review")
+    assert await cog.notify(channel_named("general").guild, review_id)
+    post = dpytest.get_message()  # with Approve, Reject, Correct
+    item = fake_service.store.get_review(review_id)
+    assert (item.mod_channel_id, item.mod_message_id) == (str(post.channel.id), str(post.id))
+
+    shown = in_moderators(bot)  # /review show's private copy, with its own buttons
+    await cog.review_show.callback(cog, shown, id=review_id)
+    view = shown.response.send_message.await_args.kwargs["view"]
+    pressed = in_moderators(bot)
+    with patch.object(
+        discord.Message, "edit", autospec=True, side_effect=discord.Message.edit
+    ) as edit:
+        await view.children[0].callback(pressed)  # Approve, there
+    assert fake_service.store.get_review(review_id).status == "approved"
+    [(edited, *_)] = [call.args for call in edit.await_args_list]
+    assert edited.id == post.id and edit.await_args.kwargs["view"] is None  # no live buttons
+    post = await post.channel.fetch_message(post.id)
+    assert post.content.startswith(f"✅ Review #{review_id} approved")
+
+
+async def test_a_report_keeps_the_reporter_and_the_post_names_them(bot, fake_service):
+    from bot.cogs.ask import AnswerButton
+
+    question_id = fake_service.store.log_question(
+        str(member_named("learner").id),
+        str(channel_named("general").guild.id),
+        "What is NF4?",
+        False,
+        Answer("What is NF4?").to_dict(),
+    )
+    reporter = member_named("classmate")
+    interaction = interaction_for(
+        bot, reporter, channel_named("general"), message=fake_message(channel_named("general"))
+    )
+    await AnswerButton("report", question_id).callback(interaction)
+    posted = dpytest.get_message()
+    review_id = int(posted.content.split("#", 1)[1].split("*", 1)[0])
+    assert fake_service.store.get_review(review_id).reporter_id == str(reporter.id)
+    assert f"reported by <@{reporter.id}>" in posted.content
