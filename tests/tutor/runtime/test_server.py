@@ -6,6 +6,7 @@ meet. Skipped, with that reason, only where the extra is not installed.
 
 import contextlib
 import importlib.util
+import json
 import logging
 import socket
 import subprocess
@@ -18,6 +19,9 @@ import pytest
 from pydantic import SecretStr
 
 from tutor.errors import ModelError, SettingsError
+from tutor.lab import run as lab
+from tutor.lab.chart import draw_chart
+from tutor.lab.report import SERVER, LabSetup
 from tutor.runtime import load_configured
 from tutor.runtime.base import GenerationCancelled, GenerationRequest, GenerationTimeout
 from tutor.runtime.packaged import packaged_gguf
@@ -213,6 +217,23 @@ def test_the_server_runtime_says_which_settings_it_needs(tmp_path):
         load_configured(load_settings(runtime="server"))
     with pytest.raises(SettingsError, match="QUANTUTOR_SERVER_URL"):
         load_settings(runtime="server", server_url="localhost:8080/v1")
+
+
+@pytest.mark.model  # the server runs the real model
+def test_the_lab_measures_the_server_row(server_url, settings, tmp_path):
+    configured = {"runtime": "server", "server_url": server_url, "server_model": ALIAS}
+    configured["server_api_key"] = SecretStr(KEY)
+    quick = LabSetup(prompt_tokens=64, new_tokens=8, speed_runs=1)
+    served = settings.model_copy(update=configured)
+    assert SERVER in lab.default_precisions(served)
+    report = lab.run_lab(served, (SERVER,), progress=False, setup=quick, answer_questions=2)
+    (row,) = report.results
+    assert row.prefill_s > 0 and row.decode_tokens_per_s > 0 and row.answer_recall is not None
+    assert row.footprint_mb is None  # the weights are the server's
+    assert "| model server | – | – |" in report.render_table()
+    assert any(ALIAS in note for note in report.notes)
+    draw_chart(report, tmp_path / "lab.png")
+    assert KEY not in json.dumps(report.to_dict())
 
 
 def _user(text: str) -> list[dict]:
