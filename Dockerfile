@@ -4,7 +4,8 @@
 
 FROM python:3.11-slim AS build
 # Optional extras: postgres (QUANTUTOR_DATABASE_URL) is in by default; add llamacpp with
-# --build-arg EXTRAS=postgres,llamacpp (it compiles llama.cpp: minutes, and a compiler).
+# --build-arg EXTRAS=postgres,llamacpp (it compiles llama.cpp: minutes, and a compiler) for
+# the llama.cpp runtime and llama.cpp's server (compose.large.yaml's model service).
 ARG EXTRAS=postgres
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app

@@ -36,10 +36,28 @@ class Settings(BaseSettings):
     quantization: Literal["nf4", "int8", "none"] = Field(
         "nf4", description="bitsandbytes precision: nf4 (4-bit), int8, or none (bf16)."
     )
-    runtime: Literal["transformers", "llamacpp"] = Field(
+    runtime: Literal["transformers", "llamacpp", "server"] = Field(
         "transformers",
-        description="transformers (bitsandbytes, at QUANTUTOR_QUANTIZATION) or llamacpp "
-        "(the packaged Q4_1 GGUF, about 4x faster; needs the llamacpp extra).",
+        description="transformers (bitsandbytes, at QUANTUTOR_QUANTIZATION), llamacpp "
+        "(the packaged Q4_1 GGUF, about 4x faster; needs the llamacpp extra) or server "
+        "(an OpenAI-compatible model server at QUANTUTOR_SERVER_URL).",
+    )
+    prompt_lookup: bool = Field(
+        True,
+        description="Prompt-lookup decoding in the transformers runtime (about 2x faster "
+        "drafts, which copy their sources); 0 turns it off.",
+    )
+    server_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="The model server's OpenAI-compatible /v1 base "
+        "(http://host:8080/v1: vLLM, llama.cpp's server, Ollama), for QUANTUTOR_RUNTIME=server.",
+    )
+    server_model: str | None = Field(
+        None, description="The model's name on the server (as its /v1/models lists it)."
+    )
+    server_api_key: SecretStr | None = Field(
+        None, description="The model server's API key, sent as a bearer token; unset, none."
     )
     max_new_tokens: int = Field(64, ge=8, le=2048, description="Longest draft, in tokens.")
     generation_timeout_s: float = Field(

@@ -44,6 +44,19 @@ def load_questions(limit: int | None = None) -> list[dict]:
     return [q.model_dump() for q in (questions[:limit] if limit else questions)]
 
 
+def answer_prompts(settings, questions: list[str]) -> list[list[dict]]:
+    """The chat messages the tutor drafts each question's answer from (retrieved sources
+    and the question), built from the index in the settings' data directory."""
+    from knowledge.index import KnowledgeIndex
+    from tutor import rag
+
+    index = KnowledgeIndex.from_settings(settings)
+    index.sync(progress=False)
+    prompt = rag.SYSTEM_PROMPTS["answer"]
+    hits = [index.search(q, settings.top_k, settings.relevance_floor) for q in questions]
+    return [rag.build_messages(q, h, prompt) for q, h in zip(questions, hits)]
+
+
 def ask_all(questions: list[dict], **settings: str) -> list[dict]:
     """One `ask --json` record per question, with QUANTUTOR_* settings overridden."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

@@ -4,9 +4,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tutor.lab.report import LLAMACPP, LabReport, PrecisionResult, _quiz_cell
+from tutor.lab.report import LLAMACPP, SERVER, LabReport, PrecisionResult, _quiz_cell
 
-COLOURS = {"none": "#4C72B0", "int8": "#55A868", "nf4": "#DD8452", LLAMACPP: "#8172B3"}
+COLOURS = {
+    "none": "#4C72B0",
+    "int8": "#55A868",
+    "nf4": "#DD8452",
+    LLAMACPP: "#8172B3",
+    SERVER: "#937860",
+}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import math
 import resource
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -21,8 +22,8 @@ from knowledge.documents import PACKAGED_SOURCES, Document, load_documents
 from quiz.bank import load_bank
 from tutor.curated import Entry, SourceDoc, load_table
 from tutor.errors import CuratedError, LabError
-from tutor.lab.report import LabSetup
-from tutor.runtime.base import MeasuredModel
+from tutor.lab.report import LABELS, SERVER, LabSetup
+from tutor.runtime.base import GenerationRequest, MeasuredModel
 
 
 class EvalDocument(Entry):
@@ -188,6 +189,31 @@ def measure_speed(
         statistics.median(prefill for prefill, _ in timings),
         statistics.median(rate for _, rate in timings),
     )
+
+
+def measure_streamed_speed(model, setup: LabSetup = LabSetup()) -> Speed:
+    """Median time to the first text and text pieces per second after it, of drafts
+    streamed from a model that takes chat messages only (the model server): the prompt is
+    the evaluation text's first setup.prompt_tokens tokens, at about 4 characters each."""
+    messages = [{"role": "user", "content": eval_text()[: 4 * setup.prompt_tokens]}]
+    timings = [_streamed(model, messages, setup.new_tokens) for _ in range(setup.speed_runs + 1)]
+    timings = timings[1:]  # the first pays for the server's warm-up and prompt cache
+    return Speed(
+        statistics.median(prefill for prefill, _ in timings),
+        statistics.median(rate for _, rate in timings),
+    )
+
+
+def _streamed(model, messages: list[dict], new_tokens: int) -> tuple[float, float]:
+    times: list[float] = []
+    request = GenerationRequest(messages, new_tokens, lambda _: times.append(time.perf_counter()))
+    result = model.generate_batch([request])[0]
+    if isinstance(result, Exception):
+        raise LabError(f"{LABELS[SERVER]}: {result}")
+    if len(times) < 2:
+        raise LabError(f"{LABELS[SERVER]}: the server streamed {len(times)} piece(s) of text")
+    prefill = times[0] - request.started_at
+    return prefill, (len(times) - 1) / max(times[-1] - times[0], 1e-9)
 
 
 def peak_rss_mb() -> float:

@@ -13,10 +13,19 @@ PRECISIONS = ("none", "int8", "nf4")  # bitsandbytes, in transformers
 LLAMACPP = "llamacpp"  # the packaged GGUF's own Q4_1, in llama.cpp
 
 
-MEASURABLE = (*PRECISIONS, LLAMACPP)
+MEASURABLE = (*PRECISIONS, LLAMACPP)  # each in a process of its own
 
 
-LABELS = {"none": "bf16", "int8": "int8", "nf4": "nf4", LLAMACPP: "Q4_1 llama.cpp"}
+SERVER = "server"  # the configured model server (QUANTUTOR_RUNTIME=server), measured remotely
+
+
+LABELS = {
+    "none": "bf16",
+    "int8": "int8",
+    "nf4": "nf4",
+    LLAMACPP: "Q4_1 llama.cpp",
+    SERVER: "model server",
+}
 
 
 FOOTPRINT_TARGET = 0.45  # nf4 weights at most this share of bf16's
@@ -42,8 +51,8 @@ class LabSetup:
 @dataclass(frozen=True)
 class PrecisionResult:
     precision: str
-    footprint_mb: float  # weights and buffers: model.get_memory_footprint()
-    peak_rss_mb: float  # the measuring process's peak, after loading and generating
+    footprint_mb: float | None  # weights and buffers: model.get_memory_footprint()
+    peak_rss_mb: float | None  # the measuring process's peak (None: the model server's)
     load_s: float
     prefill_s: float  # a prompt of setup.prompt_tokens, median of setup.speed_runs
     decode_tokens_per_s: float  # median of setup.speed_runs

@@ -6,6 +6,8 @@ saves (weight footprint, peak memory, load, prefill and decode time) and what it
 cost (measure.py: perplexity, KL divergence from bf16 and top-token agreement, as
 llama.cpp reports them, and the lesson quiz answered by the model itself), then with
 the whole tutor on the answer benchmark (answers.py). Results are cached per version.
+With QUANTUTOR_RUNTIME=server, the model server is a row too: its streaming speed and
+the answer benchmark, measured afresh each time (the server can change under the lab).
 """
 
 import hashlib
@@ -19,15 +21,22 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tutor.errors import CuratedError, LabError
+from tutor.errors import CuratedError, LabError, ModelError
 from tutor.lab.answers import ask_all, key_fact_drafted, key_fact_found, load_questions
 from tutor.lab.isolated import QUALITY_STEPS, measure_isolated
-from tutor.lab.measure import QUIZ_BANK, eval_digest, eval_documents, load_reference
+from tutor.lab.measure import (
+    QUIZ_BANK,
+    eval_digest,
+    eval_documents,
+    load_reference,
+    measure_streamed_speed,
+)
 from tutor.lab.report import (
     LABELS,
     LLAMACPP,
     MEASURABLE,
     PRECISIONS,
+    SERVER,
     LabReport,
     LabSetup,
     PrecisionResult,
@@ -49,13 +58,23 @@ def runs_gguf(model: str) -> bool:
 
 
 def default_precisions(settings: Settings) -> tuple[str, ...]:
-    """The bitsandbytes precisions, and llama.cpp beside them where it can run."""
-    if llamacpp.available() and runs_gguf(settings.model):
-        return MEASURABLE
-    return PRECISIONS
+    """The bitsandbytes precisions, llama.cpp beside them where it can run, and the model
+    server where it is the configured runtime."""
+    local = MEASURABLE if llamacpp.available() and runs_gguf(settings.model) else PRECISIONS
+    return (*local, SERVER) if settings.runtime == "server" else local
 
 
 def _notes(settings: Settings, precisions: Sequence[str]) -> list[str]:
+    served = [
+        f"{LABELS[SERVER]}: {settings.server_model} at {settings.server_url}; speed and answer "
+        "recall only (perplexity, KL and the quiz need log-probabilities of given text, which "
+        "OpenAI-compatible servers do not all report). Its prompt is cut by characters "
+        "to about as many tokens, and its decode counts streamed pieces (a token each)."
+    ]
+    return (served if SERVER in precisions else []) + _llamacpp_notes(settings, precisions)
+
+
+def _llamacpp_notes(settings: Settings, precisions: Sequence[str]) -> list[str]:
     if LLAMACPP in precisions or not runs_gguf(settings.model):
         return []
     if not llamacpp.available():
@@ -77,13 +96,15 @@ def run_lab(
     measured from its distribution. See measure_isolated about the calling script.
     """
     precisions = precisions or default_precisions(settings)
-    unknown = set(precisions) - set(MEASURABLE)
+    unknown = set(precisions) - {*MEASURABLE, SERVER}
     if unknown:
         raise LabError(f"unknown precision(s) {sorted(unknown)}: choose from {MEASURABLE}")
     if LLAMACPP in precisions and not llamacpp.available():
         raise LabError(f"{LABELS[LLAMACPP]}: {llamacpp.INSTALL_HINT}")
     cache = _Cache(settings, project_version(), eval_digest(setup))
     results = {} if fresh else {p: r for p in precisions if (r := cache.load(p)) is not None}
+    if SERVER in precisions:
+        results[SERVER] = _measure_server(settings, setup)
     todo = [p for p in MEASURABLE if p in precisions and p not in results]  # bf16 first
     needs_reference = any(p != "none" for p in todo)
     if needs_reference and "none" not in todo and not cache.reference_ready():
@@ -97,7 +118,8 @@ def run_lab(
     for precision in precisions:
         if results[precision].draft_recall is None and answer_questions:
             results[precision] = _with_answer_recall(settings, results[precision], answer_questions)
-            cache.save(results[precision])
+            if precision != SERVER:
+                cache.save(results[precision])
     ordered = [results[p] for p in precisions]
     notes = _notes(settings, precisions)
     return LabReport(
@@ -118,11 +140,7 @@ def _with_answer_recall(settings: Settings, result: PrecisionResult, limit: int)
     except CuratedError as error:
         raise LabError(f"the answer benchmark's questions: {error}") from error
     print(f"Answer benchmark at {result.label}: {len(questions)} questions...", file=sys.stderr)
-    runtime = (
-        {"runtime": "llamacpp"}
-        if result.precision == LLAMACPP
-        else {"quantization": result.precision}
-    )
+    runtime = _runtime_settings(settings, result.precision)
     records = ask_all(
         questions,
         **runtime,
@@ -134,6 +152,38 @@ def _with_answer_recall(settings: Settings, result: PrecisionResult, limit: int)
     drafted = sum(key_fact_drafted(q, r) for q, r in zip(questions, records))
     return replace(
         result, answer_recall=found / len(questions), draft_recall=drafted / len(questions)
+    )
+
+
+def _runtime_settings(settings: Settings, precision: str) -> dict[str, str]:
+    """The QUANTUTOR_* settings that answer with this row's runtime."""
+    if precision == LLAMACPP:
+        return {"runtime": "llamacpp"}
+    if precision != SERVER:
+        return {"quantization": precision}
+    key = settings.server_api_key
+    served = {"server_url": settings.server_url, "server_model": settings.server_model}
+    return {
+        "runtime": "server",
+        **served,
+        **({"server_api_key": key.get_secret_value()} if key else {}),
+    }
+
+
+def _measure_server(settings: Settings, setup: LabSetup) -> PrecisionResult:
+    """The model server's row: connecting, and drafts streamed from it."""
+    from tutor.runtime.server import connect_server
+
+    try:
+        model = connect_server(settings)
+    except ModelError as error:
+        raise LabError(f"{LABELS[SERVER]}: {error}") from None
+    try:
+        speed = measure_streamed_speed(model, setup)
+    finally:
+        model.client.close()
+    return PrecisionResult(
+        SERVER, None, None, model.load_seconds, speed.prefill_s, speed.decode_tokens_per_s
     )
 
 

@@ -12,10 +12,16 @@ if TYPE_CHECKING:  # settings import this package's identity of the packaged mod
 
 def load_configured(settings: "Settings") -> Model:
     """The model the settings ask for, in their runtime."""
+    if settings.runtime == "server":
+        from tutor.runtime.server import connect_server
+
+        return connect_server(settings)
     if settings.runtime == "llamacpp":
         from tutor.runtime.llamacpp import load_llamacpp
 
         return load_llamacpp(settings.model, settings.cache_dir)
     from tutor.runtime.transformers import load_model
 
-    return load_model(settings.model, settings.quantization, settings.cache_dir)
+    return load_model(
+        settings.model, settings.quantization, settings.cache_dir, settings.prompt_lookup
+    )

@@ -1,8 +1,9 @@
 """One model interface: what the worker, the service and the lab ask of every runtime.
 
-A runtime (transformers with bitsandbytes, llama.cpp, the fake one for tests) takes
-GenerationRequests in batches and returns a Generation (or the exception that stopped
-it) for each; TokenText turns each request's new tokens into streamed text.
+A runtime (transformers with bitsandbytes, llama.cpp, a model server, the fake one for
+tests) takes GenerationRequests in batches and returns a Generation (or the exception
+that stopped it) for each; TokenText (token ids) and PieceText (a server's text pieces)
+turn each request's draft into streamed text and stop it at its sentence limit.
 """
 
 import threading
@@ -12,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tutor.text import split_sentences
+
+# Prompt-lookup decoding: how many tokens that follow a match in the prompt are proposed
+# as the draft's next ones (and checked in one forward pass).
+PROMPT_LOOKUP_TOKENS = 10
 
 
 class GenerationCancelled(Exception):
@@ -60,34 +65,28 @@ class Generation:
     total_ms: float
 
 
-class TokenText:
-    """One request's new tokens, decoded and handed to its callback as they arrive."""
+class DraftText:
+    """One request's draft as it arrives: handed to its callback piece by piece, done at
+    the sentence stop or the token limit. Subclasses say what a piece is."""
 
-    def __init__(self, tokenizer, request: GenerationRequest):
-        self.tokenizer = tokenizer
+    def __init__(self, request: GenerationRequest):
         self.request = request
-        self.tokens: list[int] = []
+        self.new_tokens = 0
         self.done = False
         self._sent = 0
 
     @property
     def text(self) -> str:
-        return self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        raise NotImplementedError
 
-    def add(self, token: int) -> None:
-        """Keep `token`, or mark the end at end-of-text; later tokens are ignored."""
-        if self.done:
-            return
-        if token in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id):
-            self.done = True
-            return
-        self.tokens.append(token)
+    def _took_token(self) -> None:
+        self.new_tokens += 1
         limit, callback = self.request.max_sentences, self.request.on_text
         text = self.text if limit is not None or callback is not None else ""  # decoded once
         # Once the sentence after the last one wanted has begun, that one is complete,
         # citation and all; the fragment is dropped with the draft's other loose ends.
         enough = limit is not None and len(split_sentences(text)) > limit
-        self.done = len(self.tokens) >= self.request.max_new_tokens or enough
+        self.done = self.new_tokens >= self.request.max_new_tokens or enough
         self._send(text)
 
     def finish(self) -> None:
@@ -109,18 +108,58 @@ class TokenText:
         return Generation(
             text=self.text.strip(),
             prompt_tokens=prompt_tokens,
-            new_tokens=len(self.tokens),
+            new_tokens=self.new_tokens,
             prefill_ms=(first - started) * 1000,
             total_ms=(finished - started) * 1000,
         )
+
+
+class TokenText(DraftText):
+    """A draft of token ids, decoded by the tokenizer (the in-process runtimes)."""
+
+    def __init__(self, tokenizer, request: GenerationRequest):
+        super().__init__(request)
+        self.tokenizer = tokenizer
+        self.tokens: list[int] = []
+
+    @property
+    def text(self) -> str:
+        return self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+
+    def add(self, token: int) -> None:
+        """Keep `token`, or mark the end at end-of-text; later tokens are ignored."""
+        if self.done:
+            return
+        if token in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id):
+            self.done = True
+            return
+        self.tokens.append(token)
+        self._took_token()
+
+
+class PieceText(DraftText):
+    """A draft of text pieces, one token each, as a model server streams them."""
+
+    def __init__(self, request: GenerationRequest):
+        super().__init__(request)
+        self.pieces: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def add(self, piece: str) -> None:
+        """Keep `piece`; pieces after the draft is done are ignored."""
+        if not self.done:
+            self.pieces.append(piece)
+            self._took_token()
 
 
 class Model(Protocol):
     """A loaded language model, whatever runs it: what the worker and the service use."""
 
     name: str  # what a person reads: "SmolLM2-135M-Instruct"
-    quantization: str  # "nf4", "int8", "none", "q4_1", ...
-    tokenizer: object  # a transformers tokenizer: prompts and text are the same everywhere
+    quantization: str  # "nf4", "int8", "none", "q4_1", "server", ...
     load_seconds: float
     max_batch: int  # requests it drafts together at most
 
@@ -136,6 +175,8 @@ class Model(Protocol):
 
 class MeasuredModel(Model, Protocol):
     """A model the lab can measure: its next-token distribution and its decoding speed."""
+
+    tokenizer: object  # a transformers tokenizer: prompts and text are the same everywhere
 
     @property
     def context_length(self) -> int: ...

@@ -4,6 +4,13 @@ on a CPU than transformers at any bitsandbytes precision.
 Install it with `pip install -e '.[llamacpp]'` (builds llama.cpp from source in a few
 minutes) and set QUANTUTOR_RUNTIME=llamacpp. Prompts are formatted and text decoded by
 the same tokenizer as the transformers runtime, so both see identical token ids.
+
+Prompt-lookup decoding (llama-cpp-python's LlamaPromptLookupDecoding) is off here, and
+QUANTUTOR_PROMPT_LOOKUP does not turn it on: llama.cpp decodes this small model at the
+CPU's arithmetic limit, so checking 10 proposed tokens costs nearly what decoding them
+does, and it measured 2-3x slower (bench/answer_eval.py shows it; `prompt_lookup=True`
+is kept for that measurement). transformers spends most of a token in Python, which one
+forward pass over the proposals saves: there it is on.
 """
 
 import os
@@ -14,7 +21,7 @@ from pathlib import Path
 import torch
 
 from tutor.errors import ModelError
-from tutor.runtime.base import Generation, GenerationRequest, TokenText
+from tutor.runtime.base import PROMPT_LOOKUP_TOKENS, Generation, GenerationRequest, TokenText
 from tutor.runtime.packaged import PACKAGED_MODEL, PACKAGED_NAME, convert_packaged, packaged_gguf
 
 INSTALL_HINT = (
@@ -107,15 +114,22 @@ class LlamaCppModel:
 
 
 def load_llamacpp(
-    name: str, cache_dir: Path, *, scoring: bool = False, threads: int | None = None
+    name: str,
+    cache_dir: Path,
+    *,
+    scoring: bool = False,
+    threads: int | None = None,
+    prompt_lookup: bool = False,
 ) -> LlamaCppModel:
     """The packaged GGUF (or a GGUF file given as the model) in llama.cpp.
 
-    `scoring` keeps the logits of every position, which the lab needs and a server doesn't.
+    `scoring` keeps the logits of every position, which the lab needs and a server doesn't;
+    `prompt_lookup` drafts with prompt-lookup decoding (slower here: see above).
     """
     if not available():
         raise ModelError(f"QUANTUTOR_RUNTIME=llamacpp: {INSTALL_HINT}.")
     from llama_cpp import Llama
+    from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
     from transformers import AutoTokenizer
 
     started = time.perf_counter()
@@ -139,6 +153,11 @@ def load_llamacpp(
         n_threads_batch=threads,
         logits_all=scoring,
         flash_attn=True,  # about 13% faster prefill here
+        draft_model=(
+            LlamaPromptLookupDecoding(num_pred_tokens=PROMPT_LOOKUP_TOKENS)
+            if prompt_lookup
+            else None
+        ),
         verbose=False,
     )
     load_seconds = time.perf_counter() - started

@@ -1,7 +1,7 @@
 """The optional llama.cpp runtime on the packaged GGUF, and the lab without it.
 
-The runtime's tests run where the `llamacpp` extra is installed and are skipped, with
-that reason, where it is not (as in CI, which does not build llama.cpp).
+The runtime's tests run where the `llamacpp` extra is installed (the dev extra includes
+it) and are skipped, with that reason, where it is not.
 """
 
 import pytest

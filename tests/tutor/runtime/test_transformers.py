@@ -6,11 +6,13 @@ import time
 import pytest
 
 from tutor.errors import ModelError
+from tutor.runtime import load_configured
 from tutor.runtime import transformers as runtime
 from tutor.runtime.base import GenerationRequest
 from tutor.runtime.packaged import convert_packaged
 from tutor.runtime.transformers import load_model
 from tutor.runtime.worker import ModelWorker
+from tutor.text import complete_sentences
 
 
 @pytest.mark.parametrize("quantization", ["nf4", "int8", "none"])
@@ -86,3 +88,36 @@ async def test_streaming_and_a_cancelled_request_do_not_wedge_the_worker(service
     assert generation.text
     assert pieces and pieces[-1].strip() == generation.text
     assert time.perf_counter() - started < 30
+
+
+COPYING = [  # a draft that copies its source, as answers do: prompt lookup's proposals hit
+    {"role": "system", "content": "Answer from the source, citing it."},
+    {
+        "role": "user",
+        "content": "Sources:\n[1] NF4 is a 4-bit data type whose 16 levels are quantiles of "
+        "a normal distribution. It is used by QLoRA to store frozen weights.\n\n"
+        "Question: What is NF4?",
+    },
+]
+
+
+@pytest.mark.model  # loads the real model
+def test_prompt_lookup_drafts_what_plain_greedy_decoding_drafts(settings):
+    """bf16, where the arithmetic of one pass over the proposals matches one token at a
+    time; the draft streams whole and still stops at its sentence limit."""
+    lookup = load_configured(settings.model_copy(update={"quantization": "none"}))
+    plain = load_configured(
+        settings.model_copy(update={"quantization": "none", "prompt_lookup": False})
+    )
+    assert lookup.prompt_lookup and not plain.prompt_lookup
+    for max_sentences in (None, 1):
+        pieces = []
+        drafted = lookup.generate_batch(
+            [GenerationRequest(COPYING, 48, pieces.append, max_sentences=max_sentences)]
+        )[0]
+        expected = plain.generate_batch(
+            [GenerationRequest(COPYING, 48, max_sentences=max_sentences)]
+        )[0]
+        assert drafted.text == expected.text
+        assert "".join(pieces).strip() == drafted.text
+    assert len(complete_sentences(drafted.text)) == 1
