@@ -38,33 +38,49 @@ _ASKS_FOR_FIGURE = re.compile(
 )
 
 
-# What a question takes for granted: "So X, right?", "Since X, how ...?", "Why is X ...?"
+# What a question takes for granted: "So X, right?", "Since X, how ...?", "Why is X ...?",
+# "X, so why ...?", "X, how did they ...?", "X right? so ...", "X, yes?".
+_ASKING = (
+    r"(?:why|how|what|which|when|who|where|should|shall|do|does|did|is|are|can|could|would|will)"
+)
+_PIVOT = r"\s*(?:[,;.]|—|–|\s-)\s*"  # where the premise ends and the question begins
 _PREMISES = (
     re.compile(
         r"^(?:so|since|given that|because|now that|as)\b,?\s*(?P<premise>[^?]+?)\s*(?:,|\?|$)",
         re.IGNORECASE,
     ),
     re.compile(
-        r"^(?P<premise>[^?]+?),?\s+(?:right|correct|true|isn't it|aren't they|no)\s*\?+\s*$",
+        r"^(?P<premise>[^?]+?),?\s+(?:right|correct|true|yes|isn't it|aren't they|no)\s*[?,]",
         re.IGNORECASE,
     ),
+    re.compile(rf"^(?P<premise>[^?]+?){_PIVOT}(?:and\s+)?(?:so|then|therefore)\b", re.IGNORECASE),
+    re.compile(rf"^(?P<premise>[^?]+?){_PIVOT}{_ASKING}\b[^?]*\?", re.IGNORECASE),
     re.compile(r"^why (?P<verb>is|are|does|do|did|can) (?P<premise>[^?]+)", re.IGNORECASE),
 )
+_QUESTION_START = re.compile(rf"^{_ASKING}\b", re.IGNORECASE)
+_LEAD = re.compile(r"^(?:so|since|given that|because|now that|as)\b,?\s*", re.IGNORECASE)
+_ASIDE = re.compile(r"\s*\([^)]*\)")  # "(1.028 vs 1.014)": the premise reads without it
 PREMISE_MIN_WORDS = 2
 
 
-def premise_of(question: str) -> str | None:
-    """The claim a question assumes, as a sentence the verifier can check, if it has one."""
+def premises_of(question: str) -> list[str]:
+    """The claims a question assumes, as sentences the verifier can check."""
+    found = []
     for pattern in _PREMISES:
         match = pattern.search(question.strip())
-        if match and len(match.group("premise").split()) >= PREMISE_MIN_WORDS:
-            premise = match.group("premise").strip(" ,.")
-            verb = (match.groupdict().get("verb") or "").lower()
-            if verb in ("is", "are"):  # "why is int4 lossless" assumes "int4 is lossless"
-                subject, _, rest = premise.partition(" ")
-                premise = f"{subject} {verb} {rest}"
-            return premise[0].upper() + premise[1:] + "."
-    return None
+        if not match or len(match.group("premise").split()) < PREMISE_MIN_WORDS:
+            continue
+        premise = _LEAD.sub("", _ASIDE.sub("", match.group("premise"))).strip(" ,.")
+        verb = (match.groupdict().get("verb") or "").lower()
+        if verb in ("is", "are"):  # "why is int4 lossless" assumes "int4 is lossless"
+            subject, _, rest = premise.partition(" ")
+            premise = f"{subject} {verb} {rest}"
+        elif not verb and _QUESTION_START.match(premise):
+            continue  # "how much is it, right?" assumes nothing checkable
+        sentence = premise[0].upper() + premise[1:] + "."
+        if sentence not in found:
+            found.append(sentence)
+    return found
 
 
 def premise_correction(premise: str, reason: str, evidence: int | None) -> Sentence:

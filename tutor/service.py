@@ -246,13 +246,15 @@ class TutorService:
 
     def _premise_checked(self, question: str, hits) -> list[Sentence]:
         """When the sources contradict what the question assumes, the answer says so first."""
-        premise = rag.premise_of(question)
-        if premise is None:
+        premises = rag.premises_of(question)
+        if not premises:
             return []
-        verdict = self.verifier.check([premise], [hit.chunk for hit in hits])[0]
-        if verdict.status != "contradicted":
-            return []
-        return [rag.premise_correction(premise, verdict.reason, verdict.evidence)]
+        verdicts = self.verifier.check(premises, [hit.chunk for hit in hits])
+        return [
+            rag.premise_correction(premise, verdict.reason, verdict.evidence)
+            for premise, verdict in zip(premises, verdicts, strict=True)
+            if verdict.status == "contradicted"
+        ][:1]
 
     def _verified_draft(
         self, question: str, draft: str, hits, lead: list[Sentence]
