@@ -15,6 +15,7 @@ from discord.ext import commands, tasks
 
 from bot.cogs.admin import AdminCog
 from bot.cogs.ask import AnswerButton, AskCog
+from bot.cogs.check import CheckCog
 from bot.cogs.common import USER_ERRORS
 from bot.cogs.quiz import QuizButton, QuizCog
 from bot.cogs.review import ReviewButton, ReviewCog
@@ -58,7 +59,7 @@ class TutorBot(commands.Bot):
         self.tree.error(self.on_app_command_error)
 
     async def setup_hook(self) -> None:
-        for cog in (AskCog(self), QuizCog(self), ReviewCog(self), AdminCog(self)):
+        for cog in (AskCog(self), QuizCog(self), ReviewCog(self), AdminCog(self), CheckCog(self)):
             await self.add_cog(cog)
         # One registration serves every answer, review and quiz button ever posted.
         self.add_dynamic_items(AnswerButton, ReviewButton, QuizButton)

@@ -212,6 +212,31 @@ def steps_messages(steps: NextSteps) -> list[str]:
     return split_message("\n".join(lines))
 
 
+CLAIM_MARKS = {
+    "supported": "✅ supported",
+    "uncertain": "❔ not backed by my sources",
+    "overbroad": "⚠️ too broad",
+    "contradicted": "❌ contradicts my sources",
+}
+
+
+def claim_reports(reports: list[dict], link: str, unchecked: int) -> list[str]:
+    """The verifier's verdict on each claim of a message (verify_claim's reports)."""
+    lines = [f"**Checked against my sources:** {link}"]
+    for report in reports:
+        lines.append(f"{CLAIM_MARKS[report['status']]}: “{clip(escape(report['claim']), 300)}”")
+        lines.append(f"> {clip(escape(report['reason']), 300)}")
+        if report["sources"]:
+            source = report["sources"][0]
+            lines.append(
+                f"> *Source: {clip(escape(source['title']), 120)}* "
+                f"({clip(escape(source['source']), 120)})"
+            )
+    if unchecked:
+        lines.append(f"-# {unchecked} more sentences were not checked.")
+    return split_message("\n".join(lines))
+
+
 # -- the moderators' queue ----------------------------------------------------------------
 
 

@@ -112,7 +112,10 @@ class DeferredReply:
     async def _move(self) -> None:
         if self.moved:
             return
-        await self.edit(render.MOVED_TO_CHANNEL, embed=None, view=None)
+        try:
+            await self.edit(render.MOVED_TO_CHANNEL, embed=None, view=None)
+        except discord.HTTPException as error:  # the answer still goes to the channel
+            log.info("could not tell %s the answer moves to the channel: %s", self.who, error)
         self.moved = True
 
     async def edit(self, content: str, **kwargs) -> discord.Message | None:

@@ -30,6 +30,8 @@ async def test_the_commands_build_without_the_model_or_a_connection(settings):
         "review",
         "settings",
         "lab",
+        "Check with quantutor",  # message context menus (type 3)
+        "Ask quantutor about this message",
     }
     dumped = json.dumps(specs)
     assert secret not in dumped
