@@ -2,8 +2,9 @@
 
 The network is mocked (every Discord call awaits a fixed latency); the tutor is real:
 real index, real model, real store. Prints, per answer, the wait in the queue, the time
-to the first streamed edit and the total time (median and p95), and the event loop's
-worst lag measured by a 50 ms heartbeat during the run.
+to the first streamed edit and the total time (median and p95), the event loop's worst
+lag measured by a 50 ms heartbeat during the run, and the review items the run left (and
+/review list's rows, one per question) per 100 questions.
 
 Targets: worst loop lag under 100 ms; first streamed edit within 2 s for the first in line.
 
@@ -157,6 +158,16 @@ def report(traces: list[Trace], worst_lag_ms: float, settings, wall_s: float) ->
     )
 
 
+def queue_figures(pending, asked: int) -> None:
+    """What the run left the moderators: review items, and the rows /review list shows
+    (one per question, its items grouped), each per 100 questions asked."""
+    groups = render.review_groups(pending)
+    print(
+        f"review queue: {len(pending)} items ({100 * len(pending) / asked:.0f} per 100 questions), "
+        f"{len(groups)} rows to act on in /review list ({100 * len(groups) / asked:.0f} per 100)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=50)
@@ -174,6 +185,7 @@ def main() -> int:
     try:
         traces, worst_lag_ms, wall_s = asyncio.run(drive(bot, args.users, args.latency_ms / 1000))
         ok = report(traces, worst_lag_ms, settings, wall_s)
+        queue_figures(service.store.list_reviews("pending", 100_000), len(traces))
     finally:
         service.close()
     return 0 if ok else 1

@@ -6,6 +6,7 @@ The CLI calls these: `quantutor discord --check` -> command_specs, `quantutor di
 
 import asyncio
 import logging
+import re
 import signal
 import time
 
@@ -15,6 +16,7 @@ from discord.ext import commands, tasks
 
 from bot.cogs.admin import AdminCog
 from bot.cogs.ask import AnswerButton, AskCog
+from bot.cogs.check import CheckCog
 from bot.cogs.common import USER_ERRORS
 from bot.cogs.memory import MemoryCog
 from bot.cogs.quiz import QuizButton, QuizCog
@@ -38,6 +40,7 @@ SETUP_NOTICE = (
     "(and answers members report) wait in the queue with no one told. Pick a channel and a "
     "role with **/settings moderators**; **/settings channel** limits where I answer."
 )
+ANSWER_ID = re.compile(r"answer:\w+:(?P<id>\d+)")  # the buttons under an answer
 QUEUE_CAPACITY = 30  # waiting questions; at ~8 s each, the last starts within the 15-min token
 
 
@@ -59,19 +62,40 @@ class TutorBot(commands.Bot):
         self.tree.error(self.on_app_command_error)
 
     async def setup_hook(self) -> None:
-        for cog in (AskCog(self), MemoryCog(self), QuizCog(self), ReviewCog(self), AdminCog(self)):
-            await self.add_cog(cog)
+        cogs = (AskCog, MemoryCog, QuizCog, ReviewCog, AdminCog, CheckCog)
+        for cog in cogs:
+            await self.add_cog(cog(self))
         # One registration serves every answer, review and quiz button ever posted.
         self.add_dynamic_items(AnswerButton, ReviewButton, QuizButton)
 
     async def on_message(self, message: discord.Message) -> None:
-        """A mention gets a pointer to the slash commands (the bot reads no other messages)."""
-        if message.author.bot or self.user is None or self.user not in message.mentions:
+        """A reply to one of the bot's answers is a follow-up, answered with the earlier
+        question as context; a mention gets a pointer to the slash commands."""
+        if message.author.bot or self.user is None:
+            return
+        previous = await self._question_answered_by(message.reference)
+        if previous is not None and message.content.strip():
+            await self.get_cog("Ask").follow_up(message, previous)
+            return
+        if self.user not in message.mentions:
             return
         try:
             await message.reply(MENTION_REPLY, mention_author=False, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as error:  # no right to post here: nothing to tell
             log.info("could not answer a mention in %s: %s", message.channel.id, error)
+
+    async def _question_answered_by(self, reference: discord.MessageReference | None):
+        """The question a replied-to answer of the bot's answers (found from its buttons)."""
+        replied = reference.resolved if reference is not None else None
+        if not isinstance(replied, discord.Message) or replied.author != self.user:
+            return None
+        for row in replied.components:
+            for item in getattr(row, "children", ()):
+                found = ANSWER_ID.fullmatch(getattr(item, "custom_id", None) or "")
+                if found:
+                    logged = await self.service.logged_question(int(found["id"]))
+                    return logged.question if logged is not None else None
+        return None
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
         """Tell a new server's administrators what to set up, where the bot may post."""

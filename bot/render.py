@@ -214,6 +214,31 @@ def steps_messages(steps: NextSteps) -> list[str]:
     return split_message("\n".join(lines))
 
 
+CLAIM_MARKS = {
+    "supported": "✅ supported",
+    "uncertain": "❔ not backed by my sources",
+    "overbroad": "⚠️ too broad",
+    "contradicted": "❌ contradicts my sources",
+}
+
+
+def claim_reports(reports: list[dict], link: str, unchecked: int) -> list[str]:
+    """The verifier's verdict on each claim of a message (verify_claim's reports)."""
+    lines = [f"**Checked against my sources:** {link}"]
+    for report in reports:
+        lines.append(f"{CLAIM_MARKS[report['status']]}: “{clip(escape(report['claim']), 300)}”")
+        lines.append(f"> {clip(escape(report['reason']), 300)}")
+        if report["sources"]:
+            source = report["sources"][0]
+            lines.append(
+                f"> *Source: {clip(escape(source['title']), 120)}* "
+                f"({clip(escape(source['source']), 120)})"
+            )
+    if unchecked:
+        lines.append(f"-# {unchecked} more sentences were not checked.")
+    return split_message("\n".join(lines))
+
+
 # -- the moderators' queue ----------------------------------------------------------------
 
 
@@ -256,9 +281,37 @@ def report_thanks(review_id: int, posted: bool, guild) -> str:
     )
 
 
-def review_line(review: Review) -> str:
-    when = f"<t:{int(review.created_at)}:R>"
-    return f"**#{review.id}** · {review.status} · {when} · {clip(escape(review.question), 90)}"
+def review_groups(pending: list[Review]) -> list[list[Review]]:
+    """Pending items grouped by the question they answer (case and spacing aside), the
+    groups with a contradicted sentence or a member's report first, then oldest first."""
+    groups: dict[str, list[Review]] = {}
+    for review in pending:
+        key = " ".join(review.question.casefold().split()).rstrip("?!. ")
+        groups.setdefault(key, []).append(review)
+
+    def urgency(group: list[Review]) -> tuple[int, int]:
+        urgent = any(_contradicted(r) or r.reporter_id for r in group)
+        return (0 if urgent else 1, group[0].id)
+
+    return sorted(groups.values(), key=urgency)
+
+
+def _contradicted(review: Review) -> bool:
+    return any(s.get("status") == "contradicted" for s in review.answer.get("sentences", ()))
+
+
+def review_group_line(group: list[Review]) -> str:
+    """One question's items: the oldest to act on, how many more, and why they are urgent."""
+    first = group[0]
+    marks = []
+    if any(_contradicted(r) for r in group):
+        marks.append("❌ contradicts the sources")
+    if any(r.reporter_id for r in group):
+        marks.append("🚩 reported")
+    more = f" (+{len(group) - 1} more: {', '.join(f'#{r.id}' for r in group[1:6])})"
+    head = f"**#{first.id}**{more if len(group) > 1 else ''}"
+    when = f"<t:{int(first.created_at)}:R>"
+    return " · ".join([head, *marks, when, clip(escape(first.question), 90)])
 
 
 def decision_line(review: Review, moderator: str) -> str:

@@ -129,17 +129,21 @@ class TutorService:
         asker: Asker = Asker(),
         on_text: Callable[[str], None] | None = None,
         mode: str = "answer",
+        previous: str | None = None,
     ) -> Answer:
         """Retrieve, lead with cited source sentences, draft, verify every draft sentence.
 
         `on_text` receives the draft so far, on the event loop, as the model writes it.
+        `previous` is the question this one follows up: it joins the retrieval query and
+        the prompt, so "and in 4-bit?" is read as about what was asked before.
         """
         started = time.perf_counter()
         question = clean_text(question, self.settings.max_question_chars, what="question")
         answer = Answer(question, model=self.model_name, quantization=self.quantization)
         answer.request_id = uuid.uuid4().hex[:12]
+        query = f"{previous} {question}" if previous else question
         hits = await asyncio.to_thread(
-            self.index.search, question, self.settings.top_k, self.settings.relevance_floor
+            self.index.search, query, self.settings.top_k, self.settings.relevance_floor
         )
         answer.timings_ms["retrieve"] = _ms_since(started)
         estimate = memory.from_question(question)
@@ -170,7 +174,8 @@ class TutorService:
             return await self._finished(answer, asker, started)
 
         mark = time.perf_counter()
-        messages = rag.build_messages(question, hits, rag.SYSTEM_PROMPTS[mode])
+        asked = f"{question} (a follow-up to: {previous})" if previous else question
+        messages = rag.build_messages(asked, hits, rag.SYSTEM_PROMPTS[mode])
         generation = await self.generate(messages, on_text, max_sentences=rag.DRAFT_SENTENCES[mode])
         answer.timings_ms["draft"] = _ms_since(mark)
         answer.timings_ms["prefill"] = generation.prefill_ms

@@ -12,6 +12,8 @@ from discord.ext import commands
 
 from bot import render
 from bot.cogs.common import (
+    USER_ERRORS,
+    GuildConfig,
     Refusal,
     asker_of,
     config_for,
@@ -20,7 +22,7 @@ from bot.cogs.common import (
     user_errors,
 )
 from tutor.admission import describe_wait
-from tutor.answer import Answer
+from tutor.answer import Answer, Asker
 from tutor.errors import GuardError
 from tutor.guard import clean_text
 from tutor.settings import Settings
@@ -112,7 +114,10 @@ class DeferredReply:
     async def _move(self) -> None:
         if self.moved:
             return
-        await self.edit(render.MOVED_TO_CHANNEL, embed=None, view=None)
+        try:
+            await self.edit(render.MOVED_TO_CHANNEL, embed=None, view=None)
+        except discord.HTTPException as error:  # the answer still goes to the channel
+            log.info("could not tell %s the answer moves to the channel: %s", self.who, error)
         self.moved = True
 
     async def edit(self, content: str, **kwargs) -> discord.Message | None:
@@ -332,6 +337,50 @@ class AskCog(commands.Cog, name="Ask"):
                 **(extras if index == len(rest) else {}),
             )
         return message
+
+    async def follow_up(self, message: discord.Message, previous: str) -> None:
+        """A reply to an answer: answered as a reply, with the earlier question as context."""
+        guild_id = message.guild.id if message.guild else None
+        asker = Asker(str(message.author.id), str(guild_id or ""), str(message.channel.id))
+        try:
+            text = clean_text(message.content, self.service.settings.max_question_chars)
+            config = await GuildConfig.load(self.service, guild_id)
+            config.check_channel(message.channel)
+            async with self.bot.admission.admit(asker.user_id, config.cooldown_s) as ticket:
+                self._check_wait(ticket)
+                await message.channel.typing()  # "quantutor is typing…" for a while
+                await ticket.turn()
+                answer = await self.service.ask(text, asker, previous=previous)
+                review = self.bot.get_cog("Review")
+                reviewed_by = await review.reviewed_by(message.guild) if answer.flagged else ""
+                posted = await self._reply_pieces(message, answer, reviewed_by)
+                if answer.review_id is not None:
+                    await review.queue_answer(message.guild, answer.review_id, posted)
+        except USER_ERRORS as error:
+            await self._tell(message, str(error))
+        except Exception:
+            log.exception("follow-up %s from user %s failed", message.id, asker.user_id)
+            await self._tell(message, render.APOLOGY)
+
+    async def _reply_pieces(self, message, answer: Answer, reviewed_by: str) -> discord.Message:
+        pieces = render.answer_messages(answer, reviewed_by)
+        extras = {"embed": render.sources_embed(answer.sources)} if answer.sources else {}
+        if answer.kind == "answer" and answer.question_id is not None:
+            extras["view"] = answer_controls(answer.question_id)
+        posted = None
+        for index, piece in enumerate(pieces):
+            last = index == len(pieces) - 1
+            send = message.reply if index == 0 else message.channel.send
+            posted = await send(
+                piece, allowed_mentions=render.NO_MENTIONS, **(extras if last else {})
+            )
+        return posted
+
+    async def _tell(self, message: discord.Message, text: str) -> None:
+        try:
+            await message.reply(text, allowed_mentions=render.NO_MENTIONS)
+        except discord.HTTPException as error:
+            log.info("could not answer message %s: %s", message.id, error)
 
     # -- the answer's buttons --------------------------------------------------------------
 

@@ -31,7 +31,7 @@ BUTTON_LOOKS = {
     "reject": ("Reject", "🚫", discord.ButtonStyle.danger),
     "correct": ("Correct", "✏️", discord.ButtonStyle.primary),
 }
-LIST_LIMIT = 20  # pending items /review list shows
+LIST_LIMIT = 20  # questions (each with its pending items) /review list shows
 PENDING_LIMIT = 500  # pending items it counts
 
 
@@ -158,10 +158,14 @@ class ReviewCog(commands.Cog, name="Review"):
             if not pending:
                 await reply(interaction, "The review queue is empty. 🎉")
                 return
-            lines = [f"**{len(pending)} pending** (oldest first):"]
-            lines += [render.review_line(r) for r in pending[:LIST_LIMIT]]
-            if len(pending) > LIST_LIMIT:
-                lines.append(f"…and {len(pending) - LIST_LIMIT} more.")
+            groups = render.review_groups(pending)
+            lines = [
+                f"**{len(pending)} pending** on **{len(groups)} questions** "
+                "(contradicted and reported first, then oldest):"
+            ]
+            lines += [render.review_group_line(group) for group in groups[:LIST_LIMIT]]
+            if len(groups) > LIST_LIMIT:
+                lines.append(f"…and {len(groups) - LIST_LIMIT} more questions.")
             lines.append("Use `/review show id` to see one and act on it.")
             for part in render.split_message("\n".join(lines)):
                 await reply(interaction, part)

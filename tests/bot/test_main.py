@@ -30,6 +30,8 @@ async def test_the_commands_build_without_the_model_or_a_connection(settings):
         "review",
         "settings",
         "lab",
+        "Check with quantutor",  # message context menus (type 3)
+        "Ask quantutor about this message",
     }
     dumped = json.dumps(specs)
     assert secret not in dumped
@@ -154,3 +156,34 @@ async def test_a_fault_of_the_bot_is_apologised_for_and_logged(bot, caplog, monk
         responses = await dispatch(bot, payload)
     assert responses.messages[-1]["content"] == APOLOGY
     assert "the store fell over" in caplog.text
+
+
+async def test_a_reply_to_an_answer_is_answered_with_the_earlier_question_as_context(
+    bot, fake_service, fake_model
+):
+    from bot.cogs.ask import answer_controls
+    from tests.helpers.discord_fakes import fake_message, spec_of
+    from tutor.answer import Answer
+
+    general = channel_named("general")
+    earlier = fake_service.store.log_question(
+        "1", str(general.guild.id), "What is NF4?", False, Answer("What is NF4?").to_dict()
+    )
+    answer = fake_message(general)  # the bot's answer, its buttons naming the question
+    answer.author = bot.user
+    answer.components = [discord.ActionRow(row) for row in answer_controls(earlier).to_components()]
+    follow = fake_message(general)  # a member's reply to it, with no mention
+    follow.author, follow.guild = member_named("learner"), general.guild
+    follow.content, follow.mentions = "and how much memory does it save?", []
+    follow.reference = spec_of(discord.MessageReference)
+    follow.reference.resolved = answer
+    follow.reply.side_effect = lambda *a, **k: fake_message(general)
+    asked_before = len(fake_model.requests)
+
+    await bot.on_message(follow)
+
+    [request] = fake_model.requests[asked_before:]
+    assert "(a follow-up to: What is NF4?)" in request.messages[-1]["content"]
+    first = follow.reply.await_args_list[0]
+    assert first.args[0].startswith("**Q:** and how much memory does it save?")
+    assert first.kwargs["allowed_mentions"].to_dict() == {"parse": []}

@@ -178,8 +178,11 @@ def long_answer(sentences: int = 60) -> Answer:
 class Responses:
     """What the bot answered through Discord's interaction endpoints (the network, faked)."""
 
-    def __init__(self):
+    def __init__(self, channel):
+        self.channel = channel  # where the interaction came from
         self.calls: list[dict] = []
+        self.followups: list[dict] = []
+        self.edits: list[dict] = []  # of the original response
 
     async def create_interaction_response(
         self, interaction_id, token, *, session, proxy=None, proxy_auth=None, params
@@ -187,10 +190,18 @@ class Responses:
         self.calls.append(params.payload)
         return {"interaction": {"id": str(interaction_id), "type": 2}}
 
+    async def edit_original_interaction_response(self, *args, payload=None, **kwargs):
+        self.edits.append(payload or {})
+        return message_data(next(_ids), self.channel.id, self.channel.guild.me, "")
+
+    async def execute_webhook(self, *args, payload=None, **kwargs):
+        self.followups.append(payload or {})
+        return message_data(next(_ids), self.channel.id, self.channel.guild.me, "")
+
     @property
     def messages(self) -> list[dict]:
-        """Each response's message data (content, flags, ...)."""
-        return [call.get("data") or {} for call in self.calls]
+        """Each response's message data (content, flags, ...), then each follow-up's."""
+        return [call.get("data") or {} for call in self.calls] + self.followups
 
 
 def command_payload(
@@ -202,12 +213,14 @@ def command_payload(
     *,
     permissions: discord.Permissions | None = None,
     resolved: dict | None = None,
+    **data,
 ) -> dict:
-    """The INTERACTION_CREATE payload Discord sends for `/name options...` from `user`."""
+    """The INTERACTION_CREATE payload Discord sends for `/name options...` from `user`
+    (`data` adds to the command's data: type 3 and target_id for a message menu)."""
     guild = channel.guild
     perms = str((permissions or discord.Permissions.none()).value)
     return {
-        "id": str(next(_ids)),
+        "id": str(discord.utils.time_snowflake(discord.utils.utcnow())),  # sent just now
         "application_id": str(next(_ids)),
         "type": 2,
         "token": "interaction-token",
@@ -248,6 +261,7 @@ def command_payload(
             "type": 1,
             "options": options,
             "resolved": resolved or {},
+            **data,
         },
     }
 
@@ -255,13 +269,70 @@ def command_payload(
 async def dispatch(bot, payload: dict) -> Responses:
     """Deliver `payload` as the gateway does: the command tree finds the command, converts
     the options, runs checks, the callback and the error handler; responses are recorded."""
-    responses = Responses()
-    with patch.object(
-        AsyncWebhookAdapter,
-        "create_interaction_response",
-        autospec=True,
-        side_effect=lambda adapter, *a, **k: responses.create_interaction_response(*a, **k),
+    responses = Responses(bot.get_channel(int(payload["channel_id"])))
+    with (
+        patch.object(
+            AsyncWebhookAdapter,
+            "create_interaction_response",
+            autospec=True,
+            side_effect=lambda adapter, *a, **k: responses.create_interaction_response(*a, **k),
+        ),
+        patch.object(
+            AsyncWebhookAdapter,
+            "edit_original_interaction_response",
+            autospec=True,
+            side_effect=lambda adapter, *a, **k: responses.edit_original_interaction_response(
+                *a, **k
+            ),
+        ),
+        patch.object(
+            AsyncWebhookAdapter,
+            "execute_webhook",
+            autospec=True,
+            side_effect=lambda adapter, *a, **k: responses.execute_webhook(*a, **k),
+        ),
     ):
         interaction = discord.Interaction(data=payload, state=bot._connection)
         await bot.tree._call(interaction)
     return responses
+
+
+def message_data(message_id: int, channel_id: int, author, content: str) -> dict:
+    """A message as Discord's API sends it."""
+    return {
+        "id": str(message_id),
+        "channel_id": str(channel_id),
+        "author": {
+            "id": str(author.id),
+            "username": author.name,
+            "discriminator": "0",
+            "global_name": None,
+            "avatar": None,
+        },
+        "content": content,
+        "timestamp": "2026-01-01T00:00:00+00:00",
+        "edited_timestamp": None,
+        "tts": False,
+        "mention_everyone": False,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": [],
+        "embeds": [],
+        "pinned": False,
+        "type": 0,
+    }
+
+
+def message_menu_payload(bot, user, channel, name: str, message: discord.Message) -> dict:
+    """The payload of a message context menu (`name`) used on `message`."""
+    target = message_data(message.id, channel.id, message.author, message.content)
+    return command_payload(
+        bot,
+        user,
+        channel,
+        name,
+        [],
+        type=3,
+        target_id=str(message.id),
+        resolved={"messages": {str(message.id): target}},
+    )

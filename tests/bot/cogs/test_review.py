@@ -286,3 +286,29 @@ async def test_a_report_keeps_the_reporter_and_the_post_names_them(bot, fake_ser
     review_id = int(posted.content.split("#", 1)[1].split("*", 1)[0])
     assert fake_service.store.get_review(review_id).reporter_id == str(reporter.id)
     assert f"reported by <@{reporter.id}>" in posted.content
+
+
+async def test_review_list_groups_items_by_question_with_contradicted_and_reported_first(
+    bot, fake_service
+):
+    guild = str(channel_named("general").guild.id)
+    store = fake_service.store
+    plain = Answer("What is int8?", sentences=[Sentence("int8 is 8 bits.", "uncertain", 0.4, [])])
+    wrong = Answer(
+        "Is NF4 lossless?", sentences=[Sentence("NF4 is lossless.", "contradicted", 0.1, [])]
+    )
+    older = store.add_review("What is int8?", plain.to_dict(), "1", guild)
+    same = [
+        store.add_review(q, plain.to_dict(), "2", guild) for q in ("what is INT8 ", "What is int8")
+    ]
+    contradicted = store.add_review("Is NF4 lossless?", wrong.to_dict(), "3", guild)
+    reported = store.add_review("What is GPTQ?", plain.to_dict(), "4", guild, reporter_id="5")
+    listing = in_moderators(bot)
+    await bot.get_cog("Review").review_list.callback(bot.get_cog("Review"), listing)
+    lines = private_reply(listing).splitlines()
+    assert lines[0].startswith("**5 pending** on **3 questions**")
+    assert lines[1].startswith(f"**#{contradicted}** · ❌ contradicts the sources")
+    assert lines[2].startswith(f"**#{reported}** · 🚩 reported")
+    assert lines[3].startswith(f"**#{older}** (+2 more: #{same[0]}, #{same[1]})")
+    for review_id in (older, *same, contradicted, reported):  # off the shared queue
+        store.resolve_review(review_id, "rejected", "cleanup")
