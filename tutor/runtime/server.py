@@ -17,11 +17,15 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 
 from tutor.errors import ModelError
 from tutor.runtime.base import Generation, GenerationRequest, GenerationTimeout, PieceText
+
+if TYPE_CHECKING:  # settings import the runtime package
+    from tutor.settings import Settings
 
 CONNECT_TIMEOUT_S = 5.0
 QUANTIZATION = "server"  # whatever the server runs; its own name for it is not reported
@@ -63,6 +67,11 @@ class ServerModel:
             return ModelError(_unreachable(self.url, error))
         except ModelError as error:
             return error
+        except ValueError:  # an event that is not JSON
+            return ModelError(
+                f"The model server at {self.url} streamed something other than OpenAI's "
+                "server-sent events; check QUANTUTOR_SERVER_URL."
+            )
         if not (finished or text.done or request.should_stop()):
             return ModelError(
                 f"The model server at {self.url} ended a draft unfinished (llama-cpp-python's "
@@ -106,7 +115,7 @@ class ServerModel:
         }
 
 
-def connect_server(settings) -> ServerModel:
+def connect_server(settings: "Settings") -> ServerModel:
     """The configured server's model, once the server has answered and listed it; or one
     ModelError saying what to fix."""
     if not settings.server_url or not settings.server_model:

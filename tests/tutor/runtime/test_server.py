@@ -168,6 +168,12 @@ def test_a_model_the_server_does_not_serve_is_named_with_what_it_serves(server_u
 
 
 @pytest.mark.model  # the server runs the real model
+def test_a_url_that_is_not_the_v1_base_says_so(server_url):
+    with pytest.raises(ModelError, match="QUANTUTOR_SERVER_URL ends in /v1"):
+        load_configured(server_settings(server_url.removesuffix("/v1")))
+
+
+@pytest.mark.model  # the server runs the real model
 def test_a_wrong_or_missing_key_is_refused_in_one_line_without_the_key(server_url):
     for key in ("not-the-key", None):
         with pytest.raises(ModelError, match="refused the API key") as refused:
