@@ -329,7 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         secrets = [
-            s.get_secret_value() for s in (settings.discord_token, settings.database_url) if s
+            s.get_secret_value()
+            for s in (settings.discord_token, settings.database_url, settings.server_api_key)
+            if s
         ]
         serving = args.command == "run" and settings.discord_token is not None
         level = logging.INFO if serving else logging.WARNING  # the console shows answers only
