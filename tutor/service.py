@@ -298,7 +298,7 @@ class TutorService:
             self.index.search, detail, self.settings.top_k, self.settings.relevance_floor
         )
         sources = rag.number_sources(hits)
-        chosen = await asyncio.to_thread(self._backed_document_steps, detail, hits, sources)
+        chosen = await asyncio.to_thread(self._document_steps, detail, hits, sources)
         if len(chosen) == 2:
             return NextSteps(detail, chosen, "sources", sources)
         if hits:
@@ -312,18 +312,11 @@ class TutorService:
         chosen += [g for g in general if g.step not in {c.step for c in chosen}]
         return NextSteps(detail, chosen[:2], "general", sources)
 
-    def _backed_document_steps(self, detail: str, hits, sources: list[SourceRef]) -> list[Step]:
-        """The two best-fitting of the retrieved documents' own steps whose risk the verifier
-        finds backed by its document, each citing that document."""
+    def _document_steps(self, detail: str, hits, sources: list[SourceRef]) -> list[Step]:
+        """The two of the retrieved documents' own steps that fit the detail best, each
+        citing its document (curated with it: the risk states what the document says)."""
         candidates = best_fitting(detail, document_candidates(hits, sources, self.index.document))
-        chosen: list[Step] = []
-        for candidate in candidates:
-            chunks = [c for c in self.index.chunks if c.doc_id == candidate.doc.doc_id]
-            if self.verifier.check([candidate.risk], chunks)[0].status == "supported":
-                chosen.append(Step(candidate.step, candidate.risk, [candidate.n]))
-            if len(chosen) == 2:
-                break
-        return chosen
+        return [Step(c.step, c.risk, [c.n]) for c in candidates[:2]]
 
     def _backed(self, proposed: list[Step], chunks) -> list[Step]:
         """The model's steps whose risk the sources back, each citing the backing source."""

@@ -1,12 +1,12 @@
 """Two possible next steps from one detail of the lesson, each with one reason it might be wrong.
 
 Every source document carries its own two next steps, each with a risk its text states
-(front matter `next_steps`). The steps offered are those of the documents the detail
-retrieves that fit it best, and a risk is kept only when the verifier finds it backed by
-its document. Only where the sources give fewer than two (a detail nothing covers, a
-moderator's correction) is the model asked, once; its steps count only if they parse and
-their risks pass the verifier; the general cautions (tutor/data/fallback_steps.yaml)
-fill whatever is still missing. The learner always gets two steps and is told the path.
+(front matter `next_steps`, curated with the document). The steps offered are the two of
+the retrieved documents' that fit the detail best, each citing its document. Only where
+the sources give none (a detail nothing covers, a moderator's correction) is the model
+asked, once; its steps count only if they parse and their risks pass the verifier; the
+general cautions (tutor/data/fallback_steps.yaml) fill whatever is still missing.
+The learner always gets two steps and is told the path.
 """
 
 import re
