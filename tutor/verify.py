@@ -505,6 +505,21 @@ def vacuity(text: str, question: str = "") -> str:
     return ""
 
 
+def _model_sizes(profile: Profile) -> frozenset[float]:
+    return frozenset(n.value for n in profile.numbers if n.unit == "b")
+
+
+def _same_model_size(claim: Profile, rows: list[int], pool) -> list[int]:
+    """The rows about the claim's model size ("7B") where some are: a sentence about a
+    70B model neither backs nor contradicts a claim about a 7B one."""
+    sizes = _model_sizes(claim)
+    if not sizes:
+        return rows
+    same = [r for r in rows if _model_sizes(pool[r].profile) & sizes]
+    other = {r for r in rows if _model_sizes(pool[r].profile) - sizes and r not in same}
+    return [r for r in rows if r not in other] if same else rows
+
+
 def _repeats_itself(text: str) -> bool:
     words = split_words(_normalize(text))
     runs = [tuple(words[i : i + REPEATED_WORDS]) for i in range(len(words) - REPEATED_WORDS + 1)]
@@ -798,7 +813,7 @@ class Verifier:
         ranked = sorted(matches, key=matches.__getitem__, reverse=True)[:CANDIDATES]
         if not ranked:
             return _UNSTATED, []
-        related = [r for r in ranked if matches[r] >= RELATED_MATCH]
+        related = _same_model_size(claim, [r for r in ranked if matches[r] >= RELATED_MATCH], pool)
         attested = _attested(claim, [pool[r].profile for r in related])
         support = next((r for r in ranked if _states(claim, pool[r], attested)), None)
         support_match = matches[support] if support is not None else 0.0

@@ -30,6 +30,7 @@ async def test_the_commands_build_without_the_model_or_a_connection(settings):
         "review",
         "settings",
         "lab",
+        "memory",
         "Check with quantutor",  # message context menus (type 3)
         "Ask quantutor about this message",
     }

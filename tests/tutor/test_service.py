@@ -28,7 +28,7 @@ async def test_an_answer_leads_with_cited_source_sentences(service):
 
 
 async def test_every_draft_sentence_carries_a_status(service):
-    answer = await service.ask("What is NF4?")
+    answer = await service.ask("What does GPTQ do?")
     assert answer.draft, "the model wrote nothing"
     for sentence in answer.draft:
         assert sentence.status in {"supported", "uncertain", "overbroad", "contradicted"}
@@ -52,7 +52,9 @@ async def test_an_off_topic_question_gets_a_polite_redirect(service):
 
 
 async def test_an_uncovered_quantization_question_says_so_and_does_not_guess(service):
-    answer = await service.ask("What did the 1998 JPEG committee say about bits?")
+    answer = await service.ask(
+        "What did the 1998 JPEG committee say about quantizing DCT coefficients?"
+    )
     assert answer.kind == "not_covered"
     assert "will not guess" in answer.render()
     assert not answer.draft

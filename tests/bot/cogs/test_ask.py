@@ -42,12 +42,6 @@ FLAGGED_DRAFT = (
     "It never changes a single answer [1]."
 )
 STEPS_DETAIL = "My 4-bit model got worse at long reasoning tasks"
-STEPS_DRAFT = (
-    "Step 1: Re-run the long reasoning tasks with the model in int8 and compare the answers.\n"
-    "Risk 1: int8 is typically, not always, lossless, so some drop can remain.\n"
-    "Step 2: Try a larger model in 4-bit for the reasoning tasks.\n"
-    "Risk 2: A larger model needs more memory than your hardware may have."
-)
 
 
 def ask_cog(bot):
@@ -249,16 +243,13 @@ async def test_explain_command_answers_in_plain_words(bot):
     assert_no_pings(interaction)
 
 
-async def test_nextsteps_gives_two_steps_each_with_a_risk(bot, script_draft):
-    script_draft(STEPS_DETAIL, STEPS_DRAFT)
+async def test_nextsteps_gives_two_steps_each_with_a_risk(bot):
     interaction = interaction_for(bot, member_named("learner"), channel_named("general"))
     await ask_cog(bot).nextsteps.callback(ask_cog(bot), interaction, detail=STEPS_DETAIL)
     everything = "\n".join(texts(interaction))
     assert "**Two possible next steps**" in everything
     assert everything.count("Might be wrong because") == 2
-    assert "proposed by the model from the sources" in everything  # the format was followed
-    assert "1. Re-run the long reasoning tasks with the model in int8" in everything
-    assert "Might be wrong because:* A larger model needs more memory" in everything
+    assert "from the sources on this detail" in everything  # the documents' own steps
     assert final_call(interaction).kwargs["embed"].title == "Sources"
     assert_no_pings(interaction)
 
