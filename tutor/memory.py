@@ -196,13 +196,18 @@ def bandwidth_in(text: str) -> float | None:
     return float(match.group(1)) * (1000 if match.group(2).lower() == "tb" else 1)
 
 
+def _model_in(text: str) -> tuple[ModelShape | None, float | None]:
+    """The known model a text names and its parameter count, or just a count it gives."""
+    shape = find_model(text)
+    return shape, shape.parameters_b if shape else parameters_in(text)
+
+
 def from_question(question: str) -> Estimate | None:
     """The arithmetic for a question about a model's memory, if it asks one: it names a
     model or a parameter count, and memory, VRAM or size."""
     if not _ASKS_MEMORY.search(question):
         return None
-    shape = find_model(question)
-    parameters = shape.parameters_b if shape else parameters_in(question)
+    shape, parameters = _model_in(question)
     if parameters is None:
         return None
     precision = find_precision(question) or _precision(DEFAULT_KV_PRECISION)
@@ -234,8 +239,7 @@ def estimate_for(
 ) -> Estimate:
     """The arithmetic for a model (a known name or a parameter count such as '70B') at a
     precision; GuardError says what is wrong with an input."""
-    shape = find_model(model)
-    parameters = shape.parameters_b if shape else parameters_in(model)
+    shape, parameters = _model_in(model)
     if parameters is None:
         known = ", ".join(m.name for m in MODEL_SHAPES)
         raise GuardError(

@@ -516,8 +516,7 @@ def _same_model_size(claim: Profile, rows: list[int], pool) -> list[int]:
     if not sizes:
         return rows
     same = [r for r in rows if _model_sizes(pool[r].profile) & sizes]
-    other = {r for r in rows if _model_sizes(pool[r].profile) - sizes and r not in same}
-    return [r for r in rows if r not in other] if same else rows
+    return [r for r in rows if r in same or not _model_sizes(pool[r].profile)] if same else rows
 
 
 def _repeats_itself(text: str) -> bool:
