@@ -142,9 +142,13 @@ class TutorService:
         answer = Answer(question, model=self.model_name, quantization=self.quantization)
         answer.request_id = uuid.uuid4().hex[:12]
         query = f"{previous} {question}" if previous else question
-        hits = await asyncio.to_thread(
-            self.index.search, query, self.settings.top_k, self.settings.relevance_floor
+        pool = await asyncio.to_thread(
+            self.index.search,
+            query,
+            max(self.settings.top_k, rag.LEAD_POOL_CHUNKS),
+            self.settings.relevance_floor,
         )
+        hits = pool[: self.settings.top_k]  # what the model is given and the draft checked on
         answer.timings_ms["retrieve"] = _ms_since(started)
         estimate = memory.from_question(question)
         if not hits and estimate is None:
@@ -163,10 +167,12 @@ class TutorService:
             return answer
 
         mark = time.perf_counter()
-        answer.sources = rag.number_sources(hits)
+        answer.sources = rag.number_sources(pool)
         lead = await asyncio.to_thread(
-            rag.lead_sentences, question, hits, answer.sources, self.verifier
+            rag.lead_sentences, question, pool, answer.sources, self.verifier
         )
+        cited = {n for sentence in lead for n in sentence.citations}
+        answer.sources = [s for s in answer.sources if s.n <= len(hits) or s.n in cited]
         lead = await asyncio.to_thread(self._premise_checked, question, hits) + lead
         answer.timings_ms["compose"] = _ms_since(mark)
         if estimate is not None:  # the arithmetic answers it: no draft to repeat 7B figures

@@ -207,3 +207,17 @@ async def test_a_false_premise_is_answered_first(fake_service, question, assumed
 async def test_a_true_premise_gets_no_correction(fake_service):
     answer = await fake_service.ask("Since GPTQ needs no retraining, how long does it take?")
     assert not any("question assumes" in s.text for s in answer.sentences)
+
+
+async def test_the_lead_takes_the_figure_from_the_chunk_that_matched_the_question(fake_service):
+    # "Human raters saw a drop of 16.0%" says little alone; its chunk's heading matched.
+    answer = await fake_service.ask("What did Marchisio et al. find about Japanese?")
+    assert any("16.0%" in s.text for s in answer.from_sources)
+
+
+async def test_a_source_beyond_the_prompts_is_listed_only_when_the_lead_cites_it(fake_service):
+    answer = await fake_service.ask("which skill degraded fastest in quantized multilingual llms")
+    cited = {n for s in answer.sentences for n in s.citations}
+    top_k = fake_service.settings.top_k
+    assert all(ref.n <= top_k or ref.n in cited for ref in answer.sources)
+    assert cited <= {ref.n for ref in answer.sources}
