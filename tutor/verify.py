@@ -471,6 +471,13 @@ _VERB = re.compile(
     r"\b(?:is|are|was|were|has|have|gives?|uses?|preserves?|keeps?|needs?|runs?|makes?|"
     r"loses?|saves?|costs?|offers?|provides?|achieves?)\b"
 )
+# A fragment ("NVIDIA Transformer Engine.") names things and asserts nothing about them.
+FRAGMENT_WORDS = 8  # longer verbless text is rare; it is left to the other checks
+_AUXILIARY = frozenset(
+    "is are was were be been am has have had do does did can could will would shall should "
+    "may might must need needs".split()
+)
+_FINITE_ENDING = re.compile(r"[a-z]{2,}(?:s|ed)$")  # "halves", "stored": a lower-case verb
 _COMPARED = re.compile(r"\bthan\s+(.+?)(?=[,;.]|\s(?:at|on|for|in|with|when|while|by)\s|$)")
 REPEATED_WORDS = 5  # a run of this many words said twice: the sentence repeats itself
 _OPEN_QUESTION = re.compile(r"\b(?:what|how|why|which|when|who|where)\b", re.IGNORECASE)
@@ -498,11 +505,25 @@ def vacuity(text: str, question: str = "") -> str:
     words = {_stem(w) for w in split_words(_normalize(plain)) if w not in STOPWORDS}
     if len(words) < VACUOUS_TERMS:
         return "says nothing the sources back: too little to check"
+    if _is_fragment(plain):
+        return "says nothing the sources back: names things without saying anything of them"
     # Restating "is X Y?" as "X is Y" answers it; restating "what is X?" does not.
     asked = {_stem(w) for w in split_words(_normalize(question)) if w not in STOPWORDS}
     if _OPEN_QUESTION.search(question) and len(words & asked) >= RESTATED_SHARE * len(words):
         return "restates the question instead of answering it"
     return ""
+
+
+def _is_fragment(text: str) -> bool:
+    """A short text with no verb: no auxiliary, no "n't", no lower-case word that ends like
+    a finite verb (plural nouns end the same way, so "Per-channel scales." passes)."""
+    if len(text.split()) > FRAGMENT_WORDS:
+        return False
+    for word in re.findall(r"[A-Za-z][A-Za-z'-]*", text):
+        lower = word.lower()
+        if lower in _AUXILIARY or lower.endswith("n't") or _FINITE_ENDING.search(word):
+            return False
+    return True
 
 
 def _model_sizes(profile: Profile) -> frozenset[float]:

@@ -271,6 +271,7 @@ def test_a_faithful_draft_sentence_stays_supported(verifier, chunks):
             "",
             "with itself",
         ),
+        ("NVIDIA Transformer Engine.", "GGUF only works on GPUs, right?", "names things"),
     ],
 )
 def test_a_sentence_that_asserts_nothing_is_uncertain_with_its_reason(
@@ -287,6 +288,19 @@ def test_restating_a_yes_no_question_as_a_statement_is_an_answer():
         )
         == ""
     )
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "NF4 halves the memory of the weights.",
+        "QLoRA combines three memory tricks [1].",
+        "GPTQ quantized OPT-175B.",
+        "Int8 can't hold outliers well.",
+    ],
+)
+def test_a_short_sentence_with_a_verb_is_a_claim(sentence):
+    assert verify.vacuity(sentence) == ""
 
 
 def test_a_comparison_of_two_different_things_is_a_claim():
