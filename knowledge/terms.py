@@ -19,15 +19,25 @@ _TERM = re.compile(r"[a-z0-9][a-z0-9_.\-]*[a-z0-9]|[a-z0-9]")
 _WORD = re.compile(r"[a-z][a-z0-9'\-]*|\d+(?:\.\d+)?")
 
 
+_BIT_WIDTH = re.compile(r"(\d+)bits?")  # '4bit', as learners and `bnb_4bit_*` write it
+
+
 def search_terms(text: str) -> list[str]:
-    """Lower-case search terms without stopwords, names kept whole and their parts added."""
+    """Lower-case search terms without stopwords, names kept whole and their parts added;
+    '4bit' is read as '4-bit', so a learner's '4bit' finds prose, not only option names."""
     found = []
     for term in _TERM.findall(text.lower()):
         if term in STOPWORDS:
             continue
+        term = _as_bit_width(term)
         found.append(term)
-        found.extend(p for p in re.split(r"[_\-]", term) if p and p != term)
+        found.extend(_as_bit_width(p) for p in re.split(r"[_\-]", term) if p and p != term)
     return found
+
+
+def _as_bit_width(term: str) -> str:
+    match = _BIT_WIDTH.fullmatch(term)
+    return f"{match.group(1)}-bit" if match else term
 
 
 def split_words(text: str) -> list[str]:

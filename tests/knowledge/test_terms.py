@@ -16,6 +16,11 @@ def test_search_terms_keep_names_whole_and_add_their_parts():
     ]
 
 
+def test_a_bit_width_written_as_one_word_is_the_same_term_as_hyphenated():
+    assert search_terms("is 4bit ok") == search_terms("is 4-bit ok") == ["4-bit", "4", "bit", "ok"]
+    assert "8-bit" in search_terms("load_in_8bit=True")
+
+
 def test_split_words_keep_order_negations_and_numbers():
     assert split_words("int8 isn't 6.7 times faster") == ["int8", "isn't", "6.7", "times", "faster"]
 
