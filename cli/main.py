@@ -336,7 +336,12 @@ def main(argv: list[str] | None = None) -> int:
         serving = args.command == "run" and settings.discord_token is not None
         level = logging.INFO if serving else logging.WARNING  # the console shows answers only
         configure_logging(level, secrets=secrets)
-        return args.handler(args, settings)
+        status = args.handler(args, settings)
+        sys.stdout.flush()  # here, so a reader that stopped early is met below, not at exit
+        return status
+    except BrokenPipeError:  # `quantutor memory 70B | head -1`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (
         CuratedError,
         SettingsError,

@@ -47,3 +47,15 @@ def test_a_bad_setting_is_one_clear_line_not_a_traceback(settings):
     assert result.returncode == 2
     assert result.stderr.startswith("quantutor: QUANTUTOR_QUANTIZATION:")
     assert "Traceback" not in result.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(settings):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "QUANTUTOR_DATA_DIR": str(settings.data_dir)}
+    command = [sys.executable, "-m", "cli", "memory", "70B", "--precision", "nf4"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
+    process.stdout.close()  # like `| head -0`: nothing will read what it prints
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 1
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
