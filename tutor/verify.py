@@ -373,6 +373,7 @@ def _negation_count(sentence: Profile, other: Profile) -> int:
 
 
 _CLAUSE_BREAK = re.compile(r"[;:]|, (?:and|so|which)\b|\b(?:but|while|whereas)\b")
+_CONTRAST = re.compile(r"\b(?:but|while|whereas)\b")  # halves that can each oppose a source
 
 
 def _pivot_sides(text: str) -> tuple[frozenset[str], frozenset[str]]:
@@ -524,6 +525,20 @@ def _is_fragment(text: str) -> bool:
         if lower in _AUXILIARY or lower.endswith("n't") or _FINITE_ENDING.search(word):
             return False
     return True
+
+
+_QUOTED = re.compile(r"[\"“”]([^\"“”]{3,})[\"“”]")
+
+
+def _misquoted(text: str, pool: list["_Sentence"]) -> str:
+    """The first words the claim puts in quotation marks that no evidence sentence has, or ""."""
+    for quoted in _QUOTED.findall(text):
+        words = " ".join(split_words(_normalize(quoted)))
+        if words and not any(
+            words in " ".join(split_words(_normalize(s.profile.text))) for s in pool
+        ):
+            return quoted.strip()
+    return ""
 
 
 def _model_sizes(profile: Profile) -> frozenset[float]:
@@ -806,16 +821,44 @@ class Verifier:
         if pronoun:  # checked alone, the sentence does not say what it is about
             reason = f"does not say what “{pronoun}” refers to, so no source can back it alone"
             return _Judgement("uncertain", judgement.score, reason, judgement.row)
+        misquoted = _misquoted(claim.text, pool)
+        if misquoted:
+            reason = f"quotes “{misquoted}”, words no source has"
+            return _Judgement("uncertain", judgement.score, reason, judgement.row)
         if self.checker is None or threshold <= 0:
             return judgement
-        rows = list(dict.fromkeys([judgement.row, *ranked]))[:CHECKER_EVIDENCE]
+        candidates = list(dict.fromkeys([judgement.row, *ranked]))
+        rows = candidates[:CHECKER_EVIDENCE]
         scores = self.checker.scores([(pool[r].profile.text, claim.text) for r in rows])
         best = max(range(len(rows)), key=scores.__getitem__)
-        if scores[best] >= threshold:
-            return dataclasses.replace(judgement, score=min(judgement.score, scores[best]))
-        quote = _quote(pool[judgement.row].profile.text)
-        reason = f"the closest source sentence does not say this: “{quote}”"
-        return _Judgement("uncertain", scores[best], reason, judgement.row)
+        if scores[best] < threshold:
+            quote = _quote(pool[judgement.row].profile.text)
+            reason = f"the closest source sentence does not say this: “{quote}”"
+            return _Judgement("uncertain", scores[best], reason, judgement.row)
+        unbacked = self._unbacked_clause(
+            claim, [pool[r].profile.text for r in candidates], threshold
+        )
+        if unbacked:
+            reason = f"no source sentence backs the part “{_quote(unbacked)}”"
+            return _Judgement("uncertain", scores[best], reason, judgement.row)
+        return dataclasses.replace(judgement, score=min(judgement.score, scores[best]))
+
+    def _unbacked_clause(self, claim: Profile, evidence: list[str], threshold: float) -> str:
+        """The first half of a contrast ("X, while Y") that no one evidence sentence backs,
+        or "": the whole can read as backed while one half says the opposite of its source."""
+        clauses = [
+            clause.strip(" ,.")
+            for clause in _CONTRAST.split(claim.text)
+            if len(profile(clause, clauses=False).terms) >= VACUOUS_TERMS
+            and not _is_fragment(clause)
+        ]
+        if len(clauses) < 2:
+            return ""
+        scores = self.checker.scores([(e, clause) for clause in clauses for e in evidence])
+        for i, clause in enumerate(clauses):
+            if max(scores[i * len(evidence) : (i + 1) * len(evidence)]) < threshold:
+                return clause
+        return ""
 
     def _judge_by_rules(
         self, claim: Profile, vector: np.ndarray, pool: list[_Sentence], vectors: np.ndarray

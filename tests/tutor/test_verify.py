@@ -320,3 +320,27 @@ def test_a_sentence_whose_subject_is_a_bare_pronoun_cannot_be_backed_alone(verif
     sentence = "It quantizes a 175B model to 3-4 bits in about 4 GPU hours."
     verdict = verifier.check([sentence], evidence, "how long does gptq take?")[0]
     assert verdict.status == "uncertain" and "“It” refers to" in verdict.reason
+
+
+def test_words_in_quotation_marks_must_be_the_sources_own(rules, chunks):
+    evidence = [c for c in chunks if c.doc_id == "lesson-what-ai-cannot-do.md"]
+    quoted, misquoted = rules.check(
+        [
+            'The lesson\'s section "What AI cannot do" names two limits.',
+            "The lesson's section “What AI does not manage” names two limits.",
+        ],
+        evidence,
+        "what can't ai do here?",
+    )
+    assert quoted.status == "supported", quoted.reason
+    assert misquoted.status == "uncertain" and "What AI does not manage" in misquoted.reason
+
+
+def test_each_half_of_a_contrast_needs_its_own_backing(verifier, chunks):
+    evidence = [c for c in chunks if c.doc_id == "lesson-premise.md"]
+    sentence = (
+        "The lesson places the quality cliff at int4 on hard tasks, such as hard reasoning, "
+        "while easy tasks fall off the cliff."
+    )
+    verdict = verifier.check([sentence], evidence, "where is the cliff?")[0]
+    assert verdict.status == "uncertain" and "easy tasks fall off the cliff" in verdict.reason
