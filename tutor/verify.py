@@ -607,7 +607,8 @@ def _number_conflict(
         ]
         if rivals:
             closest = min(rivals, key=lambda other: abs(other.value - number.value))
-            return Conflict("number", f"the source gives {closest}, not {number}")
+            said = f"the source gives {closest}, not {number}"
+            return Conflict("number", f"{said}: “{_quote(evidence.text)}”")
     return None
 
 
@@ -642,13 +643,15 @@ def _width_or_name_conflict(claim: Profile, evidence: Profile) -> Conflict | Non
         if mine - theirs and theirs - mine:
             said = ", ".join(f"{b}-bit" for b in sorted(theirs - mine))
             claimed = ", ".join(f"{b}-bit" for b in sorted(mine - theirs))
-            return Conflict("name", f"the source says {said}, not {claimed}")
+            reason = f"the source says {said}, not {claimed}"
+            return Conflict("name", f"{reason}: “{_quote(evidence.text)}”")
     for slot in ("format", "method", "model"):
         mine = {n for s, n in claim.names if s == slot}
         theirs = {n for s, n in evidence.names if s == slot}
         if mine - theirs and theirs - mine:
             said, claimed = sorted(theirs - mine)[0], sorted(mine - theirs)[0]
-            return Conflict("name", f"the source says this of {said}, not {claimed}")
+            reason = f"the source says this of {said}, not {claimed}"
+            return Conflict("name", f"{reason}: “{_quote(evidence.text)}”")
     return None
 
 

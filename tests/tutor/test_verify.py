@@ -73,6 +73,14 @@ def test_a_different_bit_width_is_contradicted(verifier: Verifier) -> None:
     assert "4-bit" in verdict.reason
 
 
+def test_a_contradiction_quotes_the_source_sentence_so_the_learner_can_judge_it(
+    verifier: Verifier,
+) -> None:
+    verdict, _ = verifier.check_claim("A 7B model needs about 28 GB for its weights in fp16.")
+    assert verdict.status == "contradicted"
+    assert "not 28 gb: “" in verdict.reason.lower() and "14 GB" in verdict.reason
+
+
 def test_a_width_swapped_within_one_clause_of_a_compound_sentence_is_contradicted(
     verifier: Verifier, chunks: list[Chunk]
 ) -> None:
