@@ -6,15 +6,20 @@ to the first streamed edit and the total time (median and p95), the event loop's
 lag measured by a 50 ms heartbeat during the run, and the review items the run left (and
 /review list's rows, one per question) per 100 questions.
 
-Targets: worst loop lag under 100 ms; first streamed edit within 2 s for the first in line.
+Targets: worst loop lag under 100 ms; first streamed edit within 2 s for the first in line;
+at most 15 s median per answer with 50 users. `--llama-server` answers through llama.cpp's
+own server instead (QUANTUTOR_RUNTIME=server), to compare with in-process batching.
 
     HF_HUB_OFFLINE=1 python bench/discord_load.py [--users 50] [--max-new-tokens 32]
+        [--llama-server]
 """
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import discord  # noqa: E402
+import httpx  # noqa: E402
 
 from bot import render  # noqa: E402
 from bot.main import build_bot  # noqa: E402
@@ -35,6 +41,7 @@ from tutor.logs import configure_logging  # noqa: E402
 from tutor.settings import load_settings  # noqa: E402
 
 LAG_TARGET_MS = 100
+SERVED_MODEL = "SmolLM2-135M-Instruct"
 FIRST_EDIT_TARGET_S = 2.0
 
 
@@ -135,9 +142,14 @@ def report(traces: list[Trace], worst_lag_ms: float, settings, wall_s: float) ->
     streamed = [t for t in answered if t.first_streamed_edit is not None]
     first_in_line = min(answered, key=lambda t: t.ticket.admitted_at)
     first_edit = first_in_line.first_streamed_edit
+    model = (
+        f"{settings.server_model} (served)"
+        if settings.runtime == "server"
+        else f"{settings.model} ({settings.quantization})"
+    )
     print(
         f"{len(traces)} simultaneous /ask; {len(answered)} answered, {len(streamed)} streamed; "
-        f"model {settings.model} ({settings.quantization}), max_new_tokens "
+        f"runtime {settings.runtime}, model {model}, max_new_tokens "
         f"{settings.max_new_tokens}; wall {wall_s:.0f} s"
     )
     print(summary("queue wait", [t.ticket.waited_s for t in answered]))
@@ -174,12 +186,23 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--latency-ms", type=float, default=50.0, help="per mocked Discord call")
     parser.add_argument("--data-dir", type=Path, help="default: a fresh temporary folder")
+    parser.add_argument(
+        "--llama-server",
+        action="store_true",
+        help="start llama.cpp's server on the packaged GGUF and answer through it "
+        "(QUANTUTOR_RUNTIME=server), instead of the configured in-process runtime",
+    )
     args = parser.parse_args()
     configure_logging()
+    with llama_server() if args.llama_server else contextlib.nullcontext({}) as served:
+        return run(args, served)
+
+
+def run(args, served: dict) -> int:
     from tutor.service import TutorService
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="quantutor-load-"))
-    settings = load_settings(data_dir=data_dir, max_new_tokens=args.max_new_tokens)
+    settings = load_settings(data_dir=data_dir, max_new_tokens=args.max_new_tokens, **served)
     service = TutorService.start(settings, progress=False)
     bot = build_bot(service, settings, admission=Admission(args.users, workers=settings.max_batch))
     try:
@@ -189,6 +212,35 @@ def main() -> int:
     finally:
         service.close()
     return 0 if ok else 1
+
+
+@contextlib.contextmanager
+def llama_server(port: int = 8089):
+    """llama.cpp's OpenAI-compatible server on the packaged GGUF, all cores, one request
+    drafted at a time (llama-cpp-python's server has no parallel slots); yields the
+    settings that point the tutor at it."""
+    from tutor.runtime.packaged import packaged_gguf
+
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_gguf())]
+    command += ["--model_alias", SERVED_MODEL, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--interrupt_requests", "False", "--n_threads", str(os.cpu_count())]
+    log = tempfile.TemporaryFile()
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        for _ in range(120):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/models", timeout=1).is_success:
+                    break
+            if server.poll() is not None:
+                log.seek(0)
+                raise SystemExit(f"llama_cpp.server exited: {log.read().decode()[-2000:]}")
+            time.sleep(1)
+        yield {"runtime": "server", "server_url": url, "server_model": SERVED_MODEL}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
 
 
 if __name__ == "__main__":
