@@ -37,9 +37,16 @@ TOO_SLOW = "Sorry, the model took too long on that one. Please try again in a mi
 _MARKDOWN = re.compile(r"([\\*_~`|\[\]()<>])")
 _LINE_START = re.compile(r"(?m)^(\s*)([#\-+])")
 _EVERYONE = re.compile(r"@(everyone|here)", re.I)
-# Stretches a message must not be cut inside: markup pairs, citations, mentions, escapes.
-_ATOMIC = re.compile(r"__.+?__|\*\*.+?\*\*|\*[^*\n]+\*|\[\d+\]|<[^<>\n]+>|\\.")
+# Stretches a message must not be cut inside: links, markup pairs, citations, mentions,
+# escapes.
+_ATOMIC = re.compile(
+    r"\[(?:\\.|[^\[\]\n])*\]\(https?://[^()\s]*\)"
+    r"|__.+?__|\*\*.+?\*\*|\*[^*\n]+\*|\[\d+\]|<[^<>\n]+>|\\."
+)
 _CUTS = ("\n\n", "\n", ". ", " ")
+# A url shown as a masked link: http(s), nothing that could end the link or start markup.
+_LINKABLE = re.compile(r"https?://[^\s()<>\[\]`*|\\]+")
+URL_LIMIT = 300  # a longer url is left out rather than crowding the embed
 
 
 # -- escaping and splitting -------------------------------------------------------------
@@ -100,6 +107,14 @@ def _cut_point(text: str, limit: int) -> int:
     while cut > 1 and text[cut - 1] == "\\":
         cut -= 1
     return cut
+
+
+def link(text: str, url: str) -> str:
+    """`text` (already escaped) as a masked link to `url`, or plain when the url is missing
+    or not a plain http(s) address (so a source's url can never inject markup)."""
+    if url and len(url) <= URL_LIMIT and _LINKABLE.fullmatch(url):
+        return f"[{text}]({url})"
+    return text
 
 
 def code_blocks(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -194,13 +209,20 @@ def sources_embed(sources: list[SourceRef], title: str = "Sources") -> discord.E
     budget = EMBED_TOTAL_LIMIT - len(title) - 100  # room for a footer
     for ref in sources[:EMBED_FIELDS_MAX]:
         name = clip(f"[{ref.n}] {escape(ref.title)}", EMBED_TITLE_LIMIT)
-        value = clip(f"*{escape(ref.source)}*\n> {escape(ref.quote)}", EMBED_FIELD_LIMIT)
+        value = source_field(ref)
         if len(name) + len(value) > budget:
             embed.set_footer(text=f"{len(sources) - len(embed.fields)} more sources not shown.")
             break
         embed.add_field(name=name, value=value, inline=False)
         budget -= len(name) + len(value)
     return embed
+
+
+def source_field(ref: SourceRef) -> str:
+    """Where a source comes from (a link where it has a url) and its quoted line, within a
+    field's limit: the link is never cut, the quote is clipped to the room left."""
+    head = f"*{link(clip(escape(ref.source), 300), ref.url)}*"
+    return f"{head}\n> {clip(escape(ref.quote), EMBED_FIELD_LIMIT - len(head) - 3)}"
 
 
 def steps_messages(steps: NextSteps) -> list[str]:
@@ -222,18 +244,16 @@ CLAIM_MARKS = {
 }
 
 
-def claim_reports(reports: list[dict], link: str, unchecked: int) -> list[str]:
+def claim_reports(reports: list[dict], jump_url: str, unchecked: int) -> list[str]:
     """The verifier's verdict on each claim of a message (verify_claim's reports)."""
-    lines = [f"**Checked against my sources:** {link}"]
+    lines = [f"**Checked against my sources:** {jump_url}"]
     for report in reports:
         lines.append(f"{CLAIM_MARKS[report['status']]}: “{clip(escape(report['claim']), 300)}”")
         lines.append(f"> {clip(escape(report['reason']), 300)}")
         if report["sources"]:
             source = report["sources"][0]
-            lines.append(
-                f"> *Source: {clip(escape(source['title']), 120)}* "
-                f"({clip(escape(source['source']), 120)})"
-            )
+            title = link(clip(escape(source["title"]), 120), source.get("url", ""))
+            lines.append(f"> *Source: {title}* ({clip(escape(source['source']), 120)})")
     if unchecked:
         lines.append(f"-# {unchecked} more sentences were not checked.")
     return split_message("\n".join(lines))
@@ -259,10 +279,22 @@ def review_post(review: Review) -> tuple[str, discord.Embed]:
         colour=discord.Colour.orange(),
     )
     if answer.sources:
-        listing = "\n".join(f"[{r.n}] {escape(r.title)}" for r in answer.sources)
-        embed.add_field(name="Sources", value=clip(listing, EMBED_FIELD_LIMIT), inline=False)
+        embed.add_field(name="Sources", value=source_listing(answer.sources), inline=False)
     embed.set_footer(text=f"{review.model} ({review.quantization}) · status: {review.status}")
     return content, embed
+
+
+def source_listing(sources: list[SourceRef], limit: int = EMBED_FIELD_LIMIT) -> str:
+    """One line per source, `[n] [title](url)`, whole lines only, within `limit`."""
+    lines, used = [], 0
+    for ref in sources:
+        line = f"[{ref.n}] {link(clip(escape(ref.title), 150), ref.url)}"
+        if used + len(line) + 1 > limit - 30:
+            lines.append(f"…and {len(sources) - len(lines)} more.")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "\n".join(lines)
 
 
 def report_thanks(review_id: int, posted: bool, guild) -> str:

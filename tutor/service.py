@@ -525,7 +525,7 @@ def claim_report(verifier: Verifier, claim: str, max_chars: int) -> dict:
         "score": round(verdict.score, 3),
         "reason": verdict.reason,
         "sources": [
-            {"n": n, "title": c.title, "source": c.source, "quote": c.text}
+            {"n": n, "title": c.title, "source": c.source, "url": c.url, "quote": c.text}
             for n, c in enumerate(evidence, start=1)
         ],
     }
