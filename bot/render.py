@@ -364,6 +364,95 @@ def outcome_text(review: Review) -> str:
     )
 
 
+# -- help and a member's data ------------------------------------------------------------
+
+HELP_ABOUT = (
+    "I teach AI model quantization (8-bit, 4-bit, and where quality breaks). I answer from "
+    "a knowledge base of real sources, with numbered citations, and check every sentence "
+    "of my own draft against them: what they do not back is __underlined__ and sent to "
+    "this server's moderators to review."
+)
+HELP_BUTTONS = (
+    "Under an answer: 👍 / 👎 rate it, 🧒 explains it more simply (just for you), 🚩 sends "
+    "it to the moderators. Reply to one of my answers to ask a follow-up."
+)
+PRIVACY_NOTE = (
+    "**What I store:** your questions with the answers you got, your ratings, your quiz "
+    "progress and scores, and review items (answers flagged or reported, naming who asked "
+    "and who reported).\n"
+    "**Where:** in the database of whoever hosts this bot (not on Discord), kept until you "
+    "ask me to forget it.\n"
+    "**Your copy:** `/privacy export` sends it all to you as a JSON file.\n"
+    "**Deleting it:** `/privacy forget` deletes your questions, ratings and quiz progress "
+    "and takes your name off review items (the items stay: they are the moderators' record); "
+    "it asks you to confirm first."
+)
+DATA_KINDS = {  # Store.forget_user's keys, in words
+    "questions": ("question", "questions"),
+    "feedback": ("rating", "ratings"),
+    "quiz_sessions": ("quiz session", "quiz sessions"),
+    "quiz_results": ("quiz score", "quiz scores"),
+    "reviews": ("review item you asked", "review items you asked"),
+    "reports": ("answer you reported", "answers you reported"),
+}
+
+
+def help_embed(commands: list[tuple[str, str]], menus: list[str]) -> discord.Embed:
+    """/help: what the tutor does, every command and menu, and what it stores."""
+    embed = discord.Embed(
+        title="quantutor: a tutor for AI model quantization",
+        description=HELP_ABOUT,
+        colour=discord.Colour.blurple(),
+    )
+    lines = [f"`{name}`: {escape(description)}" for name, description in commands]
+    part: list[str] = []
+    for line in lines:
+        if sum(len(x) + 1 for x in part) + len(line) > EMBED_FIELD_LIMIT:
+            embed.add_field(
+                name="Commands" if not embed.fields else "\u200b", value="\n".join(part)
+            )
+            part = []
+        part.append(line)
+    if part:
+        embed.add_field(name="Commands" if not embed.fields else "\u200b", value="\n".join(part))
+    if menus:
+        embed.add_field(
+            name="On any message (right-click or long-press → Apps)",
+            value="\n".join(f"**{escape(menu)}**" for menu in menus),
+            inline=False,
+        )
+    embed.add_field(name="Answers", value=HELP_BUTTONS, inline=False)
+    embed.add_field(name="Your data", value=PRIVACY_NOTE, inline=False)
+    return embed
+
+
+def _counted(counts: dict[str, int]) -> str:
+    parts = []
+    for key in [*DATA_KINDS, *(k for k in counts if k not in DATA_KINDS)]:
+        if n := counts.get(key, 0):
+            one, many = DATA_KINDS.get(key, (key, key))
+            parts.append(f"{n} {one if n == 1 else many}")
+    return ", ".join(parts) or "nothing"
+
+
+def export_text(rows: int) -> str:
+    return (
+        f"Here is everything I store about you ({rows} records), as JSON. "
+        "`/privacy forget` deletes it."
+    )
+
+
+def forget_question(counts: dict[str, int]) -> str:
+    return (
+        f"This deletes what I store about you: {_counted(counts)}. Review items stay for the "
+        "moderators but will no longer name you. It cannot be undone. Delete it?"
+    )
+
+
+def forgotten_text(counts: dict[str, int]) -> str:
+    return f"🗑️ Done. Removed: {_counted(counts)}. I no longer store anything about you."
+
+
 # -- the quiz -----------------------------------------------------------------------------
 
 

@@ -467,6 +467,23 @@ class TutorService:
         """Remember the moderators' post of an item (its buttons), to retire once decided."""
         await asyncio.to_thread(self.store.set_review_post, review_id, channel_id, message_id)
 
+    # -- a member's own data (/privacy) ----------------------------------------------
+
+    async def member_data(self, user_id: str) -> dict:
+        """Everything stored about one member (Store.export_user's tables)."""
+        return await asyncio.to_thread(self.store.export_user, user_id)
+
+    async def member_data_counts(self, user_id: str) -> dict[str, int]:
+        """How much forgetting the member would remove, by kind."""
+        return await asyncio.to_thread(self.store.user_data_counts, user_id)
+
+    async def forget_member(self, user_id: str) -> dict[str, int]:
+        """Delete the member's questions, ratings and quiz progress, and their name on review
+        items (asked or reported); how many of each."""
+        counts = await asyncio.to_thread(self.store.forget_user, user_id)
+        log.info("a member's data was forgotten at their request (%s)", counts)
+        return counts
+
     async def quiz_start(self, user_id: str, guild_id: str, bank: str) -> QuestionView:
         """The current question of an unfinished quiz, or the first of a new one."""
         return await asyncio.to_thread(self.quizzes.start, user_id, guild_id, bank)

@@ -414,12 +414,34 @@ class Store:
             {**dict(r), "answer_json": None}
             for r in self._query("SELECT * FROM reviews WHERE user_id = ?", (user_id,))
         ]
+        data["reports"] = [  # answers the member reported to the moderators
+            dict(r)
+            for r in self._query(
+                "SELECT id, question, guild_id, status, created_at FROM reviews"
+                " WHERE reporter_id = ? ORDER BY id",
+                (user_id,),
+            )
+        ]
         return data
+
+    def user_data_counts(self, user_id: str) -> dict[str, int]:
+        """How many rows `forget_user` would delete or anonymize, by the keys it returns."""
+        counts = {
+            table: self._query(f"SELECT COUNT(*) AS n FROM {table} WHERE user_id = ?", (user_id,))[
+                0
+            ]["n"]
+            for table in self._USER_TABLES
+        }
+        for key, column in (("reviews", "user_id"), ("reports", "reporter_id")):
+            sql = f"SELECT COUNT(*) AS n FROM reviews WHERE {column} = ?"
+            counts[key] = self._query(sql, (user_id,))[0]["n"]
+        return {key: int(n) for key, n in counts.items()}
 
     def forget_user(self, user_id: str) -> dict[str, int]:
         """Delete a member's questions, quiz state and feedback; anonymize their review items.
 
-        Review items stay (they are the moderators' record) but no longer name the member.
+        Review items stay (they are the moderators' record) but no longer name the member,
+        neither as the asker ("reviews") nor as the reporter ("reports").
         """
         counts = {}
         with self._transaction() as db:
@@ -430,7 +452,7 @@ class Store:
             counts["reviews"] = db.execute(
                 "UPDATE reviews SET user_id = 'forgotten' WHERE user_id = ?", (user_id,)
             ).rowcount
-            counts["reviews"] += db.execute(
+            counts["reports"] = db.execute(
                 "UPDATE reviews SET reporter_id = 'forgotten' WHERE reporter_id = ?", (user_id,)
             ).rowcount
         return counts

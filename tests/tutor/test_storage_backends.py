@@ -93,23 +93,30 @@ def test_a_members_data_is_exported_then_forgotten(store):
     store.add_feedback("42", "What is NF4?", helpful=True)
     store.save_quiz("42", "g", "lesson", {"answers": []}, result=(7, 10))
     review_id = store.add_review("What is NF4?", {"model": "m", "quantization": "nf4"}, "42", "g")
+    reported = store.add_review("What is GPTQ?", {"model": "m"}, "7", "g", reporter_id="42")
+    expected = {
+        "questions": 1,
+        "quiz_sessions": 1,
+        "quiz_results": 1,
+        "feedback": 1,
+        "reviews": 1,
+        "reports": 1,
+    }
+    assert store.user_data_counts("42") == expected
 
     exported = store.export_user("42")
     assert [q["question"] for q in exported["questions"]] == ["What is NF4?"]
     assert exported["feedback"][0]["helpful"] == 1
     assert exported["quiz_results"][0]["score"] == 7
     assert exported["reviews"][0]["id"] == review_id
+    assert [(r["id"], r["question"]) for r in exported["reports"]] == [(reported, "What is GPTQ?")]
 
-    counts = store.forget_user("42")
-    assert counts == {
-        "questions": 1,
-        "quiz_sessions": 1,
-        "quiz_results": 1,
-        "feedback": 1,
-        "reviews": 1,
-    }
+    assert store.forget_user("42") == expected
     assert not any(store.export_user("42").values())
+    assert not any(store.user_data_counts("42").values())
     assert store.get_review(review_id).user_id == "forgotten"
+    assert store.get_review(reported).reporter_id == "forgotten"
+    assert store.get_review(reported).user_id == "7"  # the asker is someone else
     assert [q["question"] for q in store.export_user("7")["questions"]] == [
         "Someone else's question"
     ]
