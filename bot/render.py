@@ -346,6 +346,13 @@ def review_group_line(group: list[Review]) -> str:
     return " · ".join([head, *marks, when, clip(escape(first.question), 90)])
 
 
+def review_choice(review: Review) -> str:
+    """A pending item as an autocomplete choice (plain text, at most 100 characters)."""
+    marks = ("❌ " if _contradicted(review) else "") + ("🚩 " if review.reporter_id else "")
+    question = " ".join(review.question.split())
+    return clip(f"#{review.id} · {marks}{question}", 100)
+
+
 def decision_line(review: Review, moderator: str) -> str:
     marks = {"approved": "✅", "rejected": "🚫", "corrected": "✏️"}
     return f"{marks[review.status]} Review #{review.id} {review.status} by {escape(moderator)}."

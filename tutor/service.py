@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from knowledge.documents import PACKAGED_SOURCES
 from knowledge.index import KnowledgeIndex
 from quiz.engine import QuestionView
 from tutor import memory, rag
@@ -46,6 +47,7 @@ from tutor.verify import Verifier
 
 log = logging.getLogger(__name__)
 
+TOPIC_MAP = PACKAGED_SOURCES.parent / "topics.yaml"
 STEPS_MAX_NEW_TOKENS = 120  # two steps and two risks need more room than an answer
 
 
@@ -83,6 +85,7 @@ class TutorService:
         self._restore_corrections()
         self.verifier = build_verifier(index, settings)
         self.startup_s: dict[str, float] = {}
+        self._topics: list[str] | None = None
 
     @classmethod
     def start(
@@ -335,6 +338,25 @@ class TutorService:
             return None
         quote = split_sentences(chunk.text)[0]
         return SourceRef(n, chunk.title, chunk.source, quote, chunk.url, doc_id)
+
+    # -- what can be asked ------------------------------------------------------------
+
+    def explain_topics(self) -> list[str]:
+        """What /explain offers while a member types: the knowledge base's topics
+        (knowledge/topics.yaml: each title's head, then the terms it lists), then the
+        documents' titles (curated and the host's own; not moderators' corrections)."""
+        if self._topics is None:
+            topics = yaml.safe_load(TOPIC_MAP.read_text(encoding="utf-8"))["topics"]
+            names = []
+            for topic in topics:
+                head, _, terms = topic["title"].partition(": ")
+                names += [head, *(t.strip() for t in terms.split(",") if t.strip())]
+            names += sorted({c.title for c in self.index.chunks if c.trusted != "moderator"})
+            unique: dict[str, str] = {}  # the first spelling of each, case aside
+            for name in names:
+                unique.setdefault(name.casefold(), name)
+            self._topics = list(unique.values())
+        return list(self._topics)
 
     # -- the lab --------------------------------------------------------------------
 

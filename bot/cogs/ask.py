@@ -37,6 +37,7 @@ SHUTDOWN_GRACE_S = 8.0  # on SIGTERM, answers this close to done are finished, o
 # Discord's client stops a longer text before it is sent (a host's lower limit is told).
 MAX_TEXT = Settings.model_fields["max_question_chars"].default
 TEXT_OPTION = app_commands.Range[str, 1, MAX_TEXT]
+CHOICES = 25  # Discord shows at most 25 autocomplete choices
 BUTTON_LOOKS = {
     "helpful": ("Helpful", "👍", discord.ButtonStyle.success),
     "unhelpful": ("Not helpful", "👎", discord.ButtonStyle.secondary),
@@ -207,6 +208,17 @@ class AskCog(commands.Cog, name="Ask"):
     @app_commands.describe(topic="e.g. NF4, LLM.int8() outliers, perplexity")
     async def explain(self, interaction: discord.Interaction, topic: TEXT_OPTION) -> None:
         await self.serve(interaction, topic, "topic", self.answer_with("explain"))
+
+    @explain.autocomplete("topic")
+    async def _explain_topics(
+        self, interaction: discord.Interaction, typed: str
+    ) -> list[app_commands.Choice[str]]:
+        """The knowledge base's topics and documents matching what is typed so far (any
+        free text is still accepted: these are suggestions)."""
+        return [
+            app_commands.Choice(name=name, value=name)
+            for name in matching_topics(self.service.explain_topics(), typed)
+        ]
 
     @app_commands.command(
         name="nextsteps",
@@ -422,6 +434,16 @@ class AskCog(commands.Cog, name="Ask"):
         review = self.bot.get_cog("Review")
         posted = await review.notify(interaction.guild, review_id)
         await reply(interaction, render.report_thanks(review_id, posted, interaction.guild))
+
+
+def matching_topics(topics: list[str], typed: str, limit: int = CHOICES) -> list[str]:
+    """Topics holding every word typed (case aside), those that start with it first; with
+    nothing typed, the first ones. Each fits a choice (100 characters)."""
+    words = typed.casefold().split()
+    found = [t for t in topics if len(t) <= 100 and all(w in t.casefold() for w in words)]
+    starts = typed.strip().casefold()
+    found.sort(key=lambda t: not t.casefold().startswith(starts))  # stable: topics' order
+    return found[:limit]
 
 
 class AnswerButton(

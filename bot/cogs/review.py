@@ -15,6 +15,7 @@ from bot import render
 from bot.cogs.common import (
     GuildConfig,
     config_for,
+    is_moderator,
     reply,
     require_moderator,
     user_errors,
@@ -33,6 +34,7 @@ BUTTON_LOOKS = {
 }
 LIST_LIMIT = 20  # questions (each with its pending items) /review list shows
 PENDING_LIMIT = 500  # pending items it counts
+CHOICES = 25  # Discord shows at most 25 autocomplete choices
 
 
 class ReviewButton(
@@ -172,7 +174,9 @@ class ReviewCog(commands.Cog, name="Review"):
 
     @review.command(name="show", description="One review item, with its buttons if pending.")
     @app_commands.describe(id="the item's number, from /review list")
-    async def review_show(self, interaction: discord.Interaction, id: int) -> None:
+    async def review_show(
+        self, interaction: discord.Interaction, id: app_commands.Range[int, 1, None]
+    ) -> None:
         async with user_errors(interaction):
             require_moderator(interaction, await config_for(interaction))
             item = await self._item_here(interaction, id)
@@ -182,6 +186,24 @@ class ReviewCog(commands.Cog, name="Review"):
                 await reply(interaction, content, embed=embed)
             else:
                 await reply(interaction, content, embed=embed, view=review_controls(id))
+
+    @review_show.autocomplete("id")
+    async def _pending_ids(
+        self, interaction: discord.Interaction, typed: str
+    ) -> list[app_commands.Choice[int]]:
+        """This server's pending items whose number or question holds what is typed, the
+        urgent first; offered to moderators only (the labels quote members' questions)."""
+        if interaction.guild_id is None:
+            return []
+        if not is_moderator(interaction, await config_for(interaction)):
+            return []
+        pending = await self.service.pending_reviews(str(interaction.guild_id), PENDING_LIMIT)
+        typed = str(typed or "").strip().lstrip("#").casefold()
+        items = [r for group in render.review_groups(pending) for r in group]
+        found = [r for r in items if typed in str(r.id) or typed in r.question.casefold()]
+        return [
+            app_commands.Choice(name=render.review_choice(r), value=r.id) for r in found[:CHOICES]
+        ]
 
     # -- decisions -------------------------------------------------------------------------
 

@@ -575,3 +575,38 @@ async def test_a_shutdown_mid_answer_leaves_no_drafting_message(
     late = from_learner(bot, "classmate")  # a question arriving while the bot closes
     await cog.ask.callback(cog, late, question="What is NF4?")
     assert private_reply(late) == render.RESTARTING
+
+
+# -- autocomplete, through discord.py's dispatch -------------------------------------------
+
+
+async def test_explain_suggests_the_knowledge_bases_topics_as_a_member_types(bot):
+    from tests.helpers.discord_fakes import autocomplete_payload, dispatch
+
+    def typed(text):
+        option = {"type": 3, "name": "topic", "value": text, "focused": True}
+        return autocomplete_payload(
+            bot, member_named("learner"), channel_named("general"), "explain", [option]
+        )
+
+    [response] = (await dispatch(bot, typed("gpt"))).calls
+    assert response["type"] == 8  # APPLICATION_COMMAND_AUTOCOMPLETE_RESULT
+    names = [choice["name"] for choice in response["data"]["choices"]]
+    assert names[0] == "GPTQ" and all("gpt" in name.casefold() for name in names)
+    assert all(c["name"] == c["value"] for c in response["data"]["choices"])
+
+    [response] = (await dispatch(bot, typed(""))).calls
+    first = [choice["name"] for choice in response["data"]["choices"]]
+    assert len(first) == 25 and first[:3] == ["Number formats", "fp32", "fp16"]
+
+    [response] = (await dispatch(bot, typed("zzz no such topic"))).calls
+    assert response["data"]["choices"] == []  # nothing matches: the free text still goes
+
+
+def test_topics_match_every_word_typed_those_starting_with_it_first():
+    from bot.cogs.ask import matching_topics
+
+    topics = ["Number formats", "NF4", "NF4 vs FP4: the data types", "QLoRA uses NF4", "x" * 101]
+    assert matching_topics(topics, "nf4") == ["NF4", "NF4 vs FP4: the data types", "QLoRA uses NF4"]
+    assert matching_topics(topics, "fp4 NF4") == ["NF4 vs FP4: the data types"]
+    assert matching_topics(topics, "x") == []  # too long for a choice

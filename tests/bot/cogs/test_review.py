@@ -312,3 +312,46 @@ async def test_review_list_groups_items_by_question_with_contradicted_and_report
     assert lines[3].startswith(f"**#{older}** (+2 more: #{same[0]}, #{same[1]})")
     for review_id in (older, *same, contradicted, reported):  # off the shared queue
         store.resolve_review(review_id, "rejected", "cleanup")
+
+
+async def test_review_show_suggests_pending_ids_here_to_moderators_only(bot, fake_service):
+    from tests.helpers.discord_fakes import autocomplete_payload, dispatch
+
+    store, guild = fake_service.store, str(channel_named("general").guild.id)
+    for left in store.list_reviews("pending", 1000, guild):  # other tests' items
+        store.resolve_review(left.id, "rejected", "cleanup")
+    plain = Answer("What is int8?", sentences=[Sentence("int8 is 8 bits.", "uncertain", 0.4, [])])
+    first = store.add_review("What is int8?", plain.to_dict(), "1", guild)
+    reported = store.add_review(
+        "What is  GPTQ?\n" + "x" * 200, plain.to_dict(), "2", guild, "", "", "5"
+    )
+    elsewhere = store.add_review("What is int8?", plain.to_dict(), "1", "42")
+
+    def typed(text, user="moderator", permissions=MODERATOR):
+        option = {"type": 4, "name": "id", "value": text, "focused": True}
+        return autocomplete_payload(
+            bot,
+            member_named(user),
+            channel_named("moderators"),
+            "review",
+            [{"type": 1, "name": "show", "options": [option]}],
+            permissions=permissions,
+        )
+
+    [response] = (await dispatch(bot, typed(""))).calls
+    choices = response["data"]["choices"]
+    assert [c["value"] for c in choices] == [reported, first]  # reported first
+    assert choices[0]["name"].startswith(f"#{reported} · 🚩 What is GPTQ? x")
+    assert all(len(c["name"]) <= 100 for c in choices)
+    assert elsewhere not in [c["value"] for c in choices]
+
+    [response] = (await dispatch(bot, typed(str(first)))).calls
+    assert [c["value"] for c in response["data"]["choices"]] == [first]
+    [response] = (await dispatch(bot, typed("gptq"))).calls
+    assert [c["value"] for c in response["data"]["choices"]] == [reported]
+
+    learner = typed("", user="learner", permissions=discord.Permissions.none())
+    [response] = (await dispatch(bot, learner)).calls
+    assert response["data"]["choices"] == []  # the labels quote questions: moderators only
+    for review_id in (first, reported, elsewhere):  # off the shared queue
+        store.resolve_review(review_id, "rejected", "cleanup")
