@@ -11,7 +11,7 @@ import discord
 
 from quiz.engine import AnswerResult, QuestionView, Summary
 from tutor.answer import ARITHMETIC_HEADING, MARKERS, Answer, Sentence, SourceRef
-from tutor.steps import NextSteps
+from tutor.steps import NextSteps, Step
 from tutor.storage import Review
 
 MESSAGE_LIMIT = 2000
@@ -263,8 +263,13 @@ def claim_reports(reports: list[dict], jump_url: str, unchecked: int) -> list[st
 
 
 def review_post(review: Review) -> tuple[str, discord.Embed]:
-    """The moderators' copy of a flagged or reported answer."""
-    answer = Answer.from_dict(review.answer)
+    """The moderators' copy of a flagged or reported answer (or reported next steps)."""
+    if review.answer.get("kind") == "steps":
+        steps = steps_from_dict(review.answer)
+        body, sources, what = "\n".join(steps_messages(steps)), steps.sources, "next steps"
+    else:
+        answer = Answer.from_dict(review.answer)
+        body, sources, what = answer_body(answer), answer.sources, "an answer"
     reporter = review.reporter_id
     if reporter.isdigit():
         why = f"reported by <@{reporter}>"
@@ -272,14 +277,14 @@ def review_post(review: Review) -> tuple[str, discord.Embed]:
         why = "reported by a member" if reporter else "flagged by the verifier"
     where = f" in <#{review.channel_id}>" if review.channel_id.isdigit() else ""
     asker = f"<@{review.user_id}>" if review.user_id.isdigit() else escape(review.user_id)
-    content = f"🚩 **Review #{review.id}**: an answer {why}; asked by {asker}{where}."
+    content = f"🚩 **Review #{review.id}**: {what} {why}; asked by {asker}{where}."
     embed = discord.Embed(
         title=clip(f"Q: {escape(review.question)}", EMBED_TITLE_LIMIT),
-        description=clip(answer_body(answer), 3500),
+        description=clip(body, 3500),
         colour=discord.Colour.orange(),
     )
-    if answer.sources:
-        embed.add_field(name="Sources", value=source_listing(answer.sources), inline=False)
+    if sources:
+        embed.add_field(name="Sources", value=source_listing(sources), inline=False)
     embed.set_footer(text=f"{review.model} ({review.quantization}) · status: {review.status}")
     return content, embed
 
@@ -295,6 +300,16 @@ def source_listing(sources: list[SourceRef], limit: int = EMBED_FIELD_LIMIT) -> 
         lines.append(line)
         used += len(line) + 1
     return "\n".join(lines)
+
+
+def steps_from_dict(data: dict) -> NextSteps:
+    """Next steps back from their stored form (NextSteps.to_dict's keys)."""
+    return NextSteps(
+        data["detail"],
+        [Step(**step) for step in data.get("steps", [])],
+        data.get("path", "general"),
+        [SourceRef(**ref) for ref in data.get("sources", [])],
+    )
 
 
 def report_thanks(review_id: int, posted: bool, guild) -> str:

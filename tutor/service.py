@@ -465,6 +465,21 @@ class TutorService:
 
         return await asyncio.to_thread(report)
 
+    async def record_steps(self, steps: NextSteps, asker: Asker) -> int:
+        """Log the next steps given for a detail (as a question whose answer is the steps),
+        so that a report of them can reach the review queue like an answer's; the id."""
+        answer = {
+            "question": steps.detail,
+            "kind": "steps",
+            "answer": steps.render(),  # what the console's review queue shows
+            **steps.to_dict(),
+            "model": self.model_name,
+            "quantization": self.quantization,
+        }
+        return await asyncio.to_thread(
+            self.store.log_question, asker.user_id, asker.guild_id, steps.detail, False, answer
+        )
+
     async def guild_settings(self, guild_id: str) -> dict:
         """One server's stored settings ({} for a server that has changed none)."""
         return await asyncio.to_thread(self.store.guild_settings, guild_id)

@@ -307,7 +307,11 @@ class AskCog(commands.Cog, name="Ask"):
     async def _steps(self, public: DeferredReply, detail: str) -> None:
         steps = await self.service.steps(detail)
         embed = render.sources_embed(steps.sources) if steps.sources else None
-        await self._send_pieces(public, render.steps_messages(steps), embed=embed, view=None)
+        view = None
+        if not public.private:  # a report button, as under an answer
+            question_id = await self.service.record_steps(steps, asker_of(public.interaction))
+            view = steps_controls(question_id)
+        await self._send_pieces(public, render.steps_messages(steps), embed=embed, view=view)
 
     async def send_answer(
         self, public: DeferredReply, answer: Answer, reviewed_by: str = "moderators"
@@ -475,4 +479,12 @@ def answer_controls(question_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in BUTTON_LOOKS:
         view.add_item(AnswerButton(action, question_id))
+    return view
+
+
+def steps_controls(question_id: int) -> discord.ui.View:
+    """Under /nextsteps: the report button only (the steps are the documents' own, or
+    checked ones; there is nothing to rate as an answer or explain more simply)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(AnswerButton("report", question_id))
     return view

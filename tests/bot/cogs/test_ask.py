@@ -610,3 +610,29 @@ def test_topics_match_every_word_typed_those_starting_with_it_first():
     assert matching_topics(topics, "nf4") == ["NF4", "NF4 vs FP4: the data types", "QLoRA uses NF4"]
     assert matching_topics(topics, "fp4 NF4") == ["NF4 vs FP4: the data types"]
     assert matching_topics(topics, "x") == []  # too long for a choice
+
+
+async def test_nextsteps_can_be_reported_and_the_moderators_see_the_steps(bot, fake_service):
+    from tests.helpers.discord_fakes import command_payload, dispatch, press_payload
+
+    learner, general = member_named("learner"), channel_named("general")
+    option = {"type": 3, "name": "detail", "value": STEPS_DETAIL}
+    steps = await dispatch(bot, command_payload(bot, learner, general, "nextsteps", [option]))
+    final = steps.edits[-1]
+    assert "**Two possible next steps**" in final["content"]
+    [button] = [b for row in final["components"] for b in row["components"]]
+    assert button["custom_id"].startswith("answer:report:") and button["label"].startswith("Report")
+    logged = fake_service.store.logged_question(int(button["custom_id"].rsplit(":", 1)[1]))
+    assert logged.question == STEPS_DETAIL and logged.answer["kind"] == "steps"
+
+    reporter = member_named("classmate")
+    reported = await dispatch(bot, press_payload(bot, reporter, general, button["custom_id"]))
+    assert "the moderators have been sent this answer" in reported.followups[-1]["content"]
+    post = dpytest.get_message()
+    assert post.channel == channel_named("moderators")
+    assert f"next steps reported by <@{reporter.id}>" in post.content
+    assert "Two possible next steps" in post.embeds[0].description
+    assert post.embeds[0].description.count("Might be wrong because") == 2
+    assert post.embeds[0].fields[0].name == "Sources"
+    review_id = int(post.content.split("#", 1)[1].split("*", 1)[0])
+    fake_service.store.resolve_review(review_id, "rejected", "cleanup")  # off the shared queue
