@@ -12,7 +12,7 @@ import discord
 from quiz.engine import AnswerResult, QuestionView, Summary
 from tutor.answer import ARITHMETIC_HEADING, MARKERS, Answer, Sentence, SourceRef
 from tutor.steps import NextSteps, Step
-from tutor.storage import Review
+from tutor.storage import Review, question_key
 
 MESSAGE_LIMIT = 2000
 EMBED_TITLE_LIMIT = 256
@@ -329,18 +329,49 @@ def report_thanks(review_id: int, posted: bool, guild) -> str:
 
 
 def review_groups(pending: list[Review]) -> list[list[Review]]:
-    """Pending items grouped by the question they answer (case and spacing aside), the
+    """Pending items grouped when they ask the same question or flag the same sentence
+    (case, spacing and end punctuation aside; one decision usually settles them all), the
     groups with a contradicted sentence or a member's report first, then oldest first."""
-    groups: dict[str, list[Review]] = {}
-    for review in pending:
-        key = " ".join(review.question.casefold().split()).rstrip("?!. ")
-        groups.setdefault(key, []).append(review)
+    parent = list(range(len(pending)))  # union-find over the items, by shared keys
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with: dict[str, int] = {}
+    for i, review in enumerate(pending):
+        for key in _group_keys(review):
+            j = first_with.setdefault(key, i)
+            parent[root(i)] = root(j)
+    groups: dict[int, list[Review]] = {}
+    for i, review in enumerate(pending):
+        groups.setdefault(root(i), []).append(review)
 
     def urgency(group: list[Review]) -> tuple[int, int]:
         urgent = any(_contradicted(r) or r.reporter_id for r in group)
         return (0 if urgent else 1, group[0].id)
 
     return sorted(groups.values(), key=urgency)
+
+
+GROUPING_WORDS = 4  # a shorter flagged sentence ("It depends.") joins no questions
+
+
+def _group_keys(review: Review) -> list[str]:
+    return [f"q:{question_key(review.question)}"] + [
+        f"s:{question_key(text)}" for text in _flagged_sentences(review)
+    ]
+
+
+def _flagged_sentences(review: Review) -> list[str]:
+    return [
+        s["text"]
+        for s in review.answer.get("sentences", ())
+        if s.get("status", "supported") != "supported"
+        and len(s.get("text", "").split()) >= GROUPING_WORDS
+    ]
 
 
 def _contradicted(review: Review) -> bool:
@@ -358,7 +389,24 @@ def review_group_line(group: list[Review]) -> str:
     more = f" (+{len(group) - 1} more: {', '.join(f'#{r.id}' for r in group[1:6])})"
     head = f"**#{first.id}**{more if len(group) > 1 else ''}"
     when = f"<t:{int(first.created_at)}:R>"
-    return " · ".join([head, *marks, when, clip(escape(first.question), 90)])
+    line = " · ".join([head, *marks, when, clip(escape(first.question), 90)])
+    questions = {question_key(r.question) for r in group}
+    if len(questions) > 1:  # joined by a flagged sentence they share
+        shared = _shared_sentence(group)
+        line += f" · {len(questions)} questions"
+        line += f", flagging “{clip(escape(shared), 80)}”" if shared else ""
+    return line
+
+
+def _shared_sentence(group: list[Review]) -> str | None:
+    """The flagged sentence most of the group's items share."""
+    counts: dict[str, tuple[int, str]] = {}
+    for review in group:
+        for text in {question_key(t): t for t in _flagged_sentences(review)}.values():
+            n, first = counts.get(question_key(text), (0, text))  # the first spelling
+            counts[question_key(text)] = (n + 1, first)
+    best = max(counts.values(), default=(0, None))
+    return best[1] if best[0] > 1 else None
 
 
 def review_choice(review: Review) -> str:
@@ -368,9 +416,20 @@ def review_choice(review: Review) -> str:
     return clip(f"#{review.id} · {marks}{question}", 100)
 
 
-def decision_line(review: Review, moderator: str) -> str:
+def decision_line(review: Review, moderator: str, closed: list[Review] = ()) -> str:
+    """A decision, and the items a correction closed with it (the same question)."""
+    if review.status == "answered":
+        return (
+            f"✏️ Review #{review.id} closed: review #{review.answered_by}'s correction by "
+            f"{escape(moderator)} answers the same question."
+        )
     marks = {"approved": "✅", "rejected": "🚫", "corrected": "✏️"}
-    return f"{marks[review.status]} Review #{review.id} {review.status} by {escape(moderator)}."
+    line = f"{marks[review.status]} Review #{review.id} {review.status} by {escape(moderator)}."
+    if closed:
+        ids = ", ".join(f"#{r.id}" for r in closed[:20])
+        more = f" and {len(closed) - 20} more" if len(closed) > 20 else ""
+        line += f" The correction also closed {ids}{more}: the same question."
+    return line
 
 
 def outcome_text(review: Review) -> str:
@@ -379,6 +438,7 @@ def outcome_text(review: Review) -> str:
         return "✅ Reviewed by a moderator: approved. The underlined sentences are acceptable."
     if review.status == "rejected":
         return "🚫 Reviewed by a moderator: rejected. Do not rely on the underlined sentences."
+    # corrected, or answered by the correction of the same question
     correction = clip(escape(review.correction or ""), 1700).replace("\n", "\n> ")
     return (
         f"✏️ Reviewed by a moderator: corrected.\n> {correction}\n"

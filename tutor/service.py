@@ -379,12 +379,17 @@ class TutorService:
     ) -> Review:
         """Approve, reject or correct a flagged answer, once.
 
-        A correction becomes a moderator-verified source: written, indexed and cited.
+        A correction becomes a moderator-verified source: written, indexed and cited; and
+        it closes the server's other pending items asking the same question (see
+        `answered_by`).
         """
         if decision == "corrected":
             correction = _clean_correction(correction or "")
         review = self.store.resolve_review(review_id, decision, moderator, correction)
         if review.status == "corrected":
+            closed = self.store.close_answered(review.id)
+            if closed:
+                log.info("review #%s's correction closed #%s", review.id, [r.id for r in closed])
             self._write_correction(review)
             self.index.sync(progress=False)
             self.verifier = build_verifier(self.index, self.settings, self.verifier.checker)
@@ -495,6 +500,10 @@ class TutorService:
     async def get_review(self, review_id: int) -> Review:
         """One review item; a ReviewError if there is none."""
         return await asyncio.to_thread(self.store.get_review, review_id)
+
+    async def answered_by(self, review_id: int) -> list[Review]:
+        """The items a correction closed, as asking the same question."""
+        return await asyncio.to_thread(self.store.answered_by, review_id)
 
     async def set_review_message(self, review_id: int, channel_id: str, message_id: str) -> None:
         """Remember where a flagged answer was posted, for the outcome reply."""

@@ -32,7 +32,7 @@ BUTTON_LOOKS = {
     "reject": ("Reject", "🚫", discord.ButtonStyle.danger),
     "correct": ("Correct", "✏️", discord.ButtonStyle.primary),
 }
-LIST_LIMIT = 20  # questions (each with its pending items) /review list shows
+LIST_LIMIT = 20  # groups (a question or a flagged sentence, with its items) /review list shows
 PENDING_LIMIT = 500  # pending items it counts
 CHOICES = 25  # Discord shows at most 25 autocomplete choices
 
@@ -162,12 +162,12 @@ class ReviewCog(commands.Cog, name="Review"):
                 return
             groups = render.review_groups(pending)
             lines = [
-                f"**{len(pending)} pending** on **{len(groups)} questions** "
-                "(contradicted and reported first, then oldest):"
+                f"**{len(pending)} pending** in **{len(groups)} groups** (the same question, "
+                "or the same flagged sentence; contradicted and reported first, then oldest):"
             ]
             lines += [render.review_group_line(group) for group in groups[:LIST_LIMIT]]
             if len(groups) > LIST_LIMIT:
-                lines.append(f"…and {len(groups) - LIST_LIMIT} more questions.")
+                lines.append(f"…and {len(groups) - LIST_LIMIT} more groups.")
             lines.append("Use `/review show id` to see one and act on it.")
             for part in render.split_message("\n".join(lines)):
                 await reply(interaction, part)
@@ -247,13 +247,15 @@ class ReviewCog(commands.Cog, name="Review"):
                 _moderator(interaction),
                 text,
             )
+            closed = await self.service.answered_by(review_id)  # the same question's items
             await interaction.edit_original_response(
-                content=render.decision_line(decided, _moderator(interaction)),
+                content=render.decision_line(decided, _moderator(interaction), closed),
                 view=None,
                 allowed_mentions=render.NO_MENTIONS,
             )
-            await self.retire_post(decided, interaction)
-            await self.post_outcome(decided)
+            for item in [decided, *closed]:
+                await self.retire_post(item, interaction)
+                await self.post_outcome(item)
 
     async def retire_post(self, review: Review, interaction: discord.Interaction) -> None:
         """A decision made elsewhere (/review show, another post) also takes the buttons off

@@ -133,3 +133,28 @@ def test_an_unreachable_postgres_is_a_clear_error_without_the_password():
     with pytest.raises(StorageError, match="QUANTUTOR_DATABASE_URL: cannot use 127.0.0.1:9/") as e:
         Store.from_settings(load_settings(database_url=url))
     assert "hunter2" not in str(e.value)
+
+
+def test_a_correction_closes_the_servers_pending_items_asking_the_same_question(store):
+    corrected = store.add_review("Is int4 lossless?", {"model": "m"}, "1", "g")
+    same = store.add_review("is INT4  lossless", {"model": "m"}, "2", "g")
+    other = store.add_review("Is int8 lossless?", {"model": "m"}, "3", "g")
+    elsewhere = store.add_review("Is int4 lossless?", {"model": "m"}, "4", "h")
+    decided = store.add_review("Is int4 lossless!", {"model": "m"}, "5", "g")
+    store.resolve_review(decided, "rejected", "mod")
+    assert store.close_answered(corrected) == []  # not corrected yet
+    store.resolve_review(corrected, "corrected", "mod", "int4 loses some accuracy.")
+
+    [closed] = store.close_answered(corrected)
+    assert closed.id == same and closed.status == "answered" and closed.answered_by == corrected
+    assert (closed.moderator, closed.correction) == ("mod", "int4 loses some accuracy.")
+    assert [r.id for r in store.answered_by(corrected)] == [same]
+    assert store.get_review(other).status == "pending"
+    assert store.get_review(elsewhere).status == "pending"
+    assert store.get_review(decided).status == "rejected"
+    assert [r.id for r in store.corrections()] == [corrected]  # one source, not two
+    with pytest.raises(ReviewError, match="already answered by mod"):
+        store.resolve_review(same, "approved", "other")
+    with pytest.raises(ReviewError, match="Unknown review decision"):
+        store.resolve_review(other, "answered", "mod")
+    assert store.close_answered(corrected) == []  # nothing left to close

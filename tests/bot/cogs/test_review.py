@@ -302,11 +302,14 @@ async def test_review_list_groups_items_by_question_with_contradicted_and_report
         store.add_review(q, plain.to_dict(), "2", guild) for q in ("what is INT8 ", "What is int8")
     ]
     contradicted = store.add_review("Is NF4 lossless?", wrong.to_dict(), "3", guild)
-    reported = store.add_review("What is GPTQ?", plain.to_dict(), "4", guild, reporter_id="5")
+    gptq = Answer(
+        "What is GPTQ?", sentences=[Sentence("GPTQ needs no data.", "uncertain", 0.4, [])]
+    )
+    reported = store.add_review("What is GPTQ?", gptq.to_dict(), "4", guild, reporter_id="5")
     listing = in_moderators(bot)
     await bot.get_cog("Review").review_list.callback(bot.get_cog("Review"), listing)
     lines = private_reply(listing).splitlines()
-    assert lines[0].startswith("**5 pending** on **3 questions**")
+    assert lines[0].startswith("**5 pending** in **3 groups**")
     assert lines[1].startswith(f"**#{contradicted}** · ❌ contradicts the sources")
     assert lines[2].startswith(f"**#{reported}** · 🚩 reported")
     assert lines[3].startswith(f"**#{older}** (+2 more: #{same[0]}, #{same[1]})")
@@ -322,8 +325,9 @@ async def test_review_show_suggests_pending_ids_here_to_moderators_only(bot, fak
         store.resolve_review(left.id, "rejected", "cleanup")
     plain = Answer("What is int8?", sentences=[Sentence("int8 is 8 bits.", "uncertain", 0.4, [])])
     first = store.add_review("What is int8?", plain.to_dict(), "1", guild)
+    gptq = Answer("GPTQ?", sentences=[Sentence("GPTQ needs no data.", "uncertain", 0.4, [])])
     reported = store.add_review(
-        "What is  GPTQ?\n" + "x" * 200, plain.to_dict(), "2", guild, "", "", "5"
+        "What is  GPTQ?\n" + "x" * 200, gptq.to_dict(), "2", guild, "", "", "5"
     )
     elsewhere = store.add_review("What is int8?", plain.to_dict(), "1", "42")
 
@@ -355,3 +359,69 @@ async def test_review_show_suggests_pending_ids_here_to_moderators_only(bot, fak
     assert response["data"]["choices"] == []  # the labels quote questions: moderators only
     for review_id in (first, reported, elsewhere):  # off the shared queue
         store.resolve_review(review_id, "rejected", "cleanup")
+
+
+async def test_review_list_also_groups_different_questions_flagging_the_same_sentence(
+    bot, fake_service
+):
+    store, guild = fake_service.store, str(channel_named("general").guild.id)
+    for left in store.list_reviews("pending", 1000, guild):  # other tests' items
+        store.resolve_review(left.id, "rejected", "cleanup")
+
+    def flagging(question, *sentences):
+        answer = Answer(question, sentences=[Sentence(t, "uncertain", 0.4, []) for t in sentences])
+        return store.add_review(question, answer.to_dict(), "1", guild)
+
+    first = flagging("What is NF4?", "NF4 never loses any accuracy.")
+    second = flagging("Is QLoRA lossless?", "It depends.", "nf4 never loses any  accuracy")
+    third = flagging("What does double quantization do?", "It depends.")  # too short to join
+    listing = in_moderators(bot)
+    await bot.get_cog("Review").review_list.callback(bot.get_cog("Review"), listing)
+    lines = private_reply(listing).splitlines()
+    assert lines[0].startswith("**3 pending** in **2 groups**")
+    assert lines[1].startswith(f"**#{first}** (+1 more: #{second})")
+    assert lines[1].endswith("· 2 questions, flagging “NF4 never loses any accuracy.”")
+    assert lines[2].startswith(f"**#{third}** ·")
+    for review_id in (first, second, third):  # off the shared queue
+        store.resolve_review(review_id, "rejected", "cleanup")
+
+
+async def test_a_correction_closes_the_pending_items_asking_the_same_question(bot, fake_service):
+    general = channel_named("general")
+    corrected = await flagged_item(fake_service, question="Is NF4 always lossless?")
+    same = await flagged_item(fake_service, question="is nf4  always LOSSLESS")
+    other = await flagged_item(fake_service, question="Is NF4 lossless for every model?")
+    elsewhere = fake_service.store.add_review("Is NF4 always lossless?", {"model": "m"}, "1", "42")
+    cog = bot.get_cog("Review")
+    assert await cog.notify(general.guild, same)
+    same_post = dpytest.get_message()  # the moderators' post of the duplicate, with buttons
+
+    opened = await click(bot, "correct", corrected)
+    modal = opened.response.send_modal.await_args.args[0]
+    submit = in_moderators(bot)
+    fill_modal(modal, submit, "NF4 is not lossless: it rounds each weight to 16 levels.")
+    with patch.object(
+        discord.Message, "edit", autospec=True, side_effect=discord.Message.edit
+    ) as edit:
+        await modal.on_submit(submit)
+
+    closed = fake_service.store.get_review(same)
+    assert (closed.status, closed.answered_by) == ("answered", corrected)
+    assert closed.correction.startswith("NF4 is not lossless")
+    assert fake_service.store.get_review(other).status == "pending"  # another question
+    assert fake_service.store.get_review(elsewhere).status == "pending"  # another server
+    told = submit.edit_original_response.await_args.kwargs["content"]
+    assert f"also closed #{same}: the same question" in told
+    [(edited, *_)] = [call.args for call in edit.await_args_list]
+    assert edited.id == same_post.id and edit.await_args.kwargs["view"] is None
+    assert (await same_post.channel.fetch_message(same_post.id)).content.startswith(
+        f"✏️ Review #{same} closed: review #{corrected}'s correction"
+    )
+    outcomes = [dpytest.get_message(), dpytest.get_message()]  # under both original answers
+    assert all(o.content.startswith("✏️ Reviewed by a moderator: corrected") for o in outcomes)
+    assert all("16 levels" in o.content for o in outcomes)
+    assert not (fake_service.corrections_dir / f"review-{same}.md").exists()  # one source
+    again = await click(bot, "approve", same)
+    assert "already answered" in private_reply(again)
+    for review_id in (other, elsewhere):  # off the shared queue
+        fake_service.store.resolve_review(review_id, "rejected", "cleanup")
