@@ -287,16 +287,18 @@ async def dispatch(bot, payload: dict) -> Responses:
     """Deliver `payload` as the gateway does: the command tree finds the command, converts
     the options, runs checks, the callback and the error handler (an autocomplete, type 4,
     its autocomplete callback; a button press, type 3, the view store finds the button from
-    its custom_id, as after a restart); responses are recorded."""
+    its custom_id, as after a restart; a form submitted, type 5, the form the bot sent);
+    responses are recorded."""
     responses = Responses(bot.get_channel(int(payload["channel_id"])))
     with _fake_interaction_endpoints(responses):
         interaction = discord.Interaction(data=payload, state=bot._connection)
-        if payload["type"] == 3:
+        store, data = bot._connection._view_store, payload["data"]
+        if payload["type"] in (3, 5):
             before = asyncio.all_tasks()
-            data = payload["data"]
-            bot._connection._view_store.dispatch_view(
-                data["component_type"], data["custom_id"], interaction
-            )
+            if payload["type"] == 3:
+                store.dispatch_view(data["component_type"], data["custom_id"], interaction)
+            else:
+                store.dispatch_modal(data["custom_id"], interaction, data["components"], {})
             await asyncio.gather(*(asyncio.all_tasks() - before))
         else:
             await bot.tree._call(interaction)
@@ -311,6 +313,17 @@ def press_payload(bot, user, channel, custom_id: str, *, permissions=None) -> di
     button = {"type": 2, "style": 1, "label": "?", "custom_id": custom_id}
     message["components"] = [{"type": 1, "components": [button]}]
     payload.update(type=3, message=message, data={"custom_id": custom_id, "component_type": 2})
+    return payload
+
+
+def modal_payload(bot, user, channel, form: dict, text: str, *, permissions=None) -> dict:
+    """The payload of submitting the form `form` (as the bot sent it: a modal's data) with
+    `text` in its text input."""
+    payload = command_payload(bot, user, channel, "", [], permissions=permissions)
+    [label] = form["components"]
+    field = {"type": 4, "custom_id": label["component"]["custom_id"], "value": text}
+    components = [{"type": 18, "id": label.get("id", 1), "component": field}]
+    payload.update(type=5, data={"custom_id": form["custom_id"], "components": components})
     return payload
 
 

@@ -425,3 +425,37 @@ async def test_a_correction_closes_the_pending_items_asking_the_same_question(bo
     assert "already answered" in private_reply(again)
     for review_id in (other, elsewhere):  # off the shared queue
         fake_service.store.resolve_review(review_id, "rejected", "cleanup")
+
+
+async def test_correct_pressed_after_a_restart_opens_the_form_and_its_submission_counts(
+    bot, fake_service, settings
+):
+    from discord.ui.view import ViewStore
+
+    from tests.helpers.discord_fakes import dispatch, modal_payload, press_payload
+
+    review_id = await flagged_item(fake_service, question="Is 1-bit quantization lossless?")
+    state = bot._connection  # the same (fake) Discord, reached by a new process:
+    restarted = build_bot(fake_service, settings)
+    restarted._connection = state
+    state._view_store = ViewStore(state)  # nothing in memory from before the restart
+    state._get_client = lambda: restarted
+    await restarted.setup_hook()  # which registers the buttons' patterns again
+    moderator, channel = member_named("moderator"), channel_named("moderators")
+
+    custom_id = review_controls(review_id).children[2].custom_id  # review:correct:<id>
+    press = press_payload(restarted, moderator, channel, custom_id, permissions=MODERATOR)
+    [opened] = (await dispatch(restarted, press)).calls
+    assert opened["type"] == 9  # MODAL: the correction form
+    form = opened["data"]
+    assert form["title"] == f"Correct review #{review_id}"
+    assert form["components"][0]["component"]["type"] == 4  # a text input
+
+    text = "1-bit weights lose most of the model's quality."
+    submit = modal_payload(restarted, moderator, channel, form, text, permissions=MODERATOR)
+    responses = await dispatch(restarted, submit)
+    assert responses.calls[0]["type"] == 6  # deferred while the correction is indexed
+    assert responses.edits[-1]["content"].startswith(f"✏️ Review #{review_id} corrected by")
+    review = fake_service.store.get_review(review_id)
+    assert (review.status, review.correction) == ("corrected", text)
+    assert dpytest.get_message().content.startswith("✏️ Reviewed by a moderator: corrected")
