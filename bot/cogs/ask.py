@@ -309,8 +309,11 @@ class AskCog(commands.Cog, name="Ask"):
         embed = render.sources_embed(steps.sources) if steps.sources else None
         view = None
         if not public.private:  # a report button, as under an answer
-            question_id = await self.service.record_steps(steps, asker_of(public.interaction))
-            view = steps_controls(question_id)
+            try:
+                question_id = await self.service.record_steps(steps, asker_of(public.interaction))
+                view = steps_controls(question_id)
+            except Exception:  # the steps are worth giving without their button
+                log.exception("the steps for %r were not stored: no report button", detail)
         await self._send_pieces(public, render.steps_messages(steps), embed=embed, view=view)
 
     async def send_answer(

@@ -636,3 +636,18 @@ async def test_nextsteps_can_be_reported_and_the_moderators_see_the_steps(bot, f
     assert post.embeds[0].fields[0].name == "Sources"
     review_id = int(post.content.split("#", 1)[1].split("*", 1)[0])
     fake_service.store.resolve_review(review_id, "rejected", "cleanup")  # off the shared queue
+
+
+async def test_steps_that_cannot_be_stored_are_still_given_without_the_report_button(
+    bot, monkeypatch, caplog
+):
+    async def broken(*args):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(bot.service, "record_steps", broken)
+    interaction = interaction_for(bot, member_named("learner"), channel_named("general"))
+    with caplog.at_level(logging.ERROR):
+        await ask_cog(bot).nextsteps.callback(ask_cog(bot), interaction, detail=STEPS_DETAIL)
+    assert "**Two possible next steps**" in "\n".join(texts(interaction))
+    assert "view" not in final_call(interaction).kwargs
+    assert "were not stored" in caplog.text
