@@ -487,16 +487,8 @@ def help_embed(commands: list[tuple[str, str]], menus: list[str]) -> discord.Emb
         colour=discord.Colour.blurple(),
     )
     lines = [f"`{name}`: {escape(description)}" for name, description in commands]
-    part: list[str] = []
-    for line in lines:
-        if sum(len(x) + 1 for x in part) + len(line) > EMBED_FIELD_LIMIT:
-            embed.add_field(
-                name="Commands" if not embed.fields else "\u200b", value="\n".join(part)
-            )
-            part = []
-        part.append(line)
-    if part:
-        embed.add_field(name="Commands" if not embed.fields else "\u200b", value="\n".join(part))
+    for number, part in enumerate(split_message("\n".join(lines), EMBED_FIELD_LIMIT)):
+        embed.add_field(name="Commands" if number == 0 else "\u200b", value=part, inline=False)
     if menus:
         embed.add_field(
             name="On any message (right-click or long-press → Apps)",
