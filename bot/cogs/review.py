@@ -6,6 +6,7 @@ number, so the one registration in setup_hook serves every post, also after a re
 
 import asyncio
 import logging
+import re
 
 import discord
 from discord import app_commands
@@ -35,6 +36,9 @@ BUTTON_LOOKS = {
 LIST_LIMIT = 20  # groups (a question or a flagged sentence, with its items) /review list shows
 PENDING_LIMIT = 500  # pending items it counts
 CHOICES = 25  # Discord shows at most 25 autocomplete choices
+FORM_ID = re.compile(r"review:correction:(?P<id>\d+)")
+CORRECTION_INPUT = "correction"
+FORM_GRACE_S = 60.0  # a submitted form counts as open here this long after
 
 
 class ReviewButton(
@@ -67,21 +71,34 @@ def review_controls(review_id: int) -> discord.ui.View:
 
 
 class CorrectionModal(discord.ui.Modal):
+    """The correction form. Its ids are stable (`review:correction:12`, `correction`), so a
+    form opened before a restart is still understood when it is submitted after one
+    (ReviewCog.on_interaction)."""
+
     correction = discord.ui.Label(
         text="The corrected answer",
         description="What learners should be told instead; it becomes a cited source.",
         component=discord.ui.TextInput(
-            style=discord.TextStyle.paragraph, max_length=MAX_CORRECTION_CHARS
+            style=discord.TextStyle.paragraph,
+            max_length=MAX_CORRECTION_CHARS,
+            custom_id=CORRECTION_INPUT,
         ),
     )
 
     def __init__(self, cog: "ReviewCog", review_id: int):
-        super().__init__(title=f"Correct review #{review_id}")
+        super().__init__(
+            title=f"Correct review #{review_id}", custom_id=f"review:correction:{review_id}"
+        )
         self.cog = cog
         self.review_id = review_id
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await self.cog.correct(interaction, self.review_id, self.correction.component.value)
+        try:
+            await self.cog.correct(interaction, self.review_id, self.correction.component.value)
+        finally:  # later, so that on_interaction never takes this submission for a stray one
+            asyncio.get_running_loop().call_later(
+                FORM_GRACE_S, self.cog.open_forms.discard, self.custom_id
+            )
 
 
 class ReviewCog(commands.Cog, name="Review"):
@@ -95,10 +112,26 @@ class ReviewCog(commands.Cog, name="Review"):
 
     def __init__(self, bot: commands.Bot):
         self.bot = bot
+        self.open_forms: set[str] = set()  # correction forms this process opened
 
     @property
     def service(self):
         return self.bot.service
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A correction form this process did not open (it was opened before a restart):
+        submitted, it is taken as the form itself would take it. Forms opened here are
+        left to discord.py, which knows them."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data = interaction.data or {}
+        found = FORM_ID.fullmatch(data.get("custom_id", ""))
+        if found is None or data["custom_id"] in self.open_forms:
+            return
+        log.info("review #%s: a correction form from before a restart", found["id"])
+        text = _submitted(data.get("components", []), CORRECTION_INPUT)
+        await self.correct(interaction, int(found["id"]), text or "")
 
     # -- posting to the moderators ---------------------------------------------------------
 
@@ -218,7 +251,9 @@ class ReviewCog(commands.Cog, name="Review"):
                     "nothing changed."
                 )
             if action == "correct":
-                await interaction.response.send_modal(CorrectionModal(self, review_id))
+                form = CorrectionModal(self, review_id)
+                self.open_forms.add(form.custom_id)
+                await interaction.response.send_modal(form)
                 return
             decided = await asyncio.to_thread(
                 self.service.resolve_review,
@@ -300,6 +335,19 @@ class ReviewCog(commands.Cog, name="Review"):
         if item.guild_id != str(interaction.guild_id):
             raise ReviewError(f"There is no review item #{review_id} on this server.")
         return item
+
+
+def _submitted(components: list[dict], custom_id: str) -> str | None:
+    """The value of the input `custom_id` in a submitted form's components (at any depth:
+    a label holds its input as `component`, a row as `components`)."""
+    for component in components:
+        if component.get("custom_id") == custom_id and "value" in component:
+            return component["value"]
+        inner = component.get("components", []) + [component.get("component") or {}]
+        found = _submitted([c for c in inner if c], custom_id)
+        if found is not None:
+            return found
+    return None
 
 
 def _moderator(interaction: discord.Interaction) -> str:

@@ -291,17 +291,12 @@ async def dispatch(bot, payload: dict) -> Responses:
     responses are recorded."""
     responses = Responses(bot.get_channel(int(payload["channel_id"])))
     with _fake_interaction_endpoints(responses):
-        interaction = discord.Interaction(data=payload, state=bot._connection)
-        store, data = bot._connection._view_store, payload["data"]
-        if payload["type"] in (3, 5):
+        if payload["type"] in (3, 5):  # as the gateway's INTERACTION_CREATE is parsed
             before = asyncio.all_tasks()
-            if payload["type"] == 3:
-                store.dispatch_view(data["component_type"], data["custom_id"], interaction)
-            else:
-                store.dispatch_modal(data["custom_id"], interaction, data["components"], {})
+            bot._connection.parse_interaction_create(payload)  # and the "interaction" event
             await asyncio.gather(*(asyncio.all_tasks() - before))
         else:
-            await bot.tree._call(interaction)
+            await bot.tree._call(discord.Interaction(data=payload, state=bot._connection))
     return responses
 
 

@@ -430,17 +430,10 @@ async def test_a_correction_closes_the_pending_items_asking_the_same_question(bo
 async def test_correct_pressed_after_a_restart_opens_the_form_and_its_submission_counts(
     bot, fake_service, settings
 ):
-    from discord.ui.view import ViewStore
-
     from tests.helpers.discord_fakes import dispatch, modal_payload, press_payload
 
     review_id = await flagged_item(fake_service, question="Is 1-bit quantization lossless?")
-    state = bot._connection  # the same (fake) Discord, reached by a new process:
-    restarted = build_bot(fake_service, settings)
-    restarted._connection = state
-    state._view_store = ViewStore(state)  # nothing in memory from before the restart
-    state._get_client = lambda: restarted
-    await restarted.setup_hook()  # which registers the buttons' patterns again
+    restarted = await restart(bot, fake_service, settings)
     moderator, channel = member_named("moderator"), channel_named("moderators")
 
     custom_id = review_controls(review_id).children[2].custom_id  # review:correct:<id>
@@ -454,8 +447,58 @@ async def test_correct_pressed_after_a_restart_opens_the_form_and_its_submission
     text = "1-bit weights lose most of the model's quality."
     submit = modal_payload(restarted, moderator, channel, form, text, permissions=MODERATOR)
     responses = await dispatch(restarted, submit)
-    assert responses.calls[0]["type"] == 6  # deferred while the correction is indexed
+    [deferred] = responses.calls  # taken once (by the form itself, not also as a stray one)
+    assert deferred["type"] == 6  # deferred while the correction is indexed
+    assert not responses.followups
     assert responses.edits[-1]["content"].startswith(f"✏️ Review #{review_id} corrected by")
     review = fake_service.store.get_review(review_id)
     assert (review.status, review.correction) == ("corrected", text)
     assert dpytest.get_message().content.startswith("✏️ Reviewed by a moderator: corrected")
+
+
+async def restart(bot, fake_service, settings):
+    """A new bot process on the same (fake) Discord: nothing in memory from before the
+    restart but what its setup_hook registers; Discord's events now reach it."""
+    from discord.ui.view import ViewStore
+
+    state = bot._connection
+    restarted = build_bot(fake_service, settings)
+    await restarted._async_setup_hook()  # its event loop, as login would set it
+    restarted._connection = state
+    state._view_store = ViewStore(state)
+    state._get_client, state.dispatch = (lambda: restarted), restarted.dispatch
+    await restarted.setup_hook()
+    return restarted
+
+
+async def test_a_correction_form_opened_before_a_restart_is_taken_after_it(
+    bot, fake_service, settings
+):
+    from tests.helpers.discord_fakes import dispatch, modal_payload, press_payload
+
+    review_id = await flagged_item(fake_service, question="Is ternary quantization lossless?")
+    moderator, channel = member_named("moderator"), channel_named("moderators")
+    custom_id = review_controls(review_id).children[2].custom_id  # review:correct:<id>
+    press = press_payload(bot, moderator, channel, custom_id, permissions=MODERATOR)
+    [opened] = (await dispatch(bot, press)).calls  # the form is open...
+    form = opened["data"]
+    assert form["custom_id"] == f"review:correction:{review_id}"  # stable, not random
+
+    restarted = await restart(bot, fake_service, settings)  # ...while the bot restarts
+    text = "Ternary weights lose accuracy unless the model is trained for them."
+    submit = modal_payload(restarted, moderator, channel, form, text, permissions=MODERATOR)
+    responses = await dispatch(restarted, submit)
+    [deferred] = responses.calls
+    assert deferred["type"] == 6
+    assert responses.edits[-1]["content"].startswith(f"✏️ Review #{review_id} corrected by")
+    review = fake_service.store.get_review(review_id)
+    assert (review.status, review.correction) == ("corrected", text)
+    assert dpytest.get_message().content.startswith("✏️ Reviewed by a moderator: corrected")
+
+    stranger = member_named("learner")  # a forged or stale form from a non-moderator
+    other = await flagged_item(fake_service, question="Is binary quantization lossless?")
+    form = {**form, "custom_id": f"review:correction:{other}"}
+    forged = modal_payload(restarted, stranger, channel, form, "anything")
+    assert "Only moderators" in (await dispatch(restarted, forged)).messages[-1]["content"]
+    assert fake_service.store.get_review(other).status == "pending"
+    fake_service.store.resolve_review(other, "rejected", "cleanup")  # off the shared queue
