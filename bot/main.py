@@ -19,6 +19,7 @@ from bot.cogs.ask import AnswerButton, AskCog
 from bot.cogs.check import CheckCog
 from bot.cogs.common import USER_ERRORS
 from bot.cogs.memory import MemoryCog
+from bot.cogs.privacy import ForgetButton, PrivacyCog
 from bot.cogs.quiz import QuizButton, QuizCog
 from bot.cogs.review import ReviewButton, ReviewCog
 from bot.render import APOLOGY, NO_MENTIONS
@@ -62,11 +63,11 @@ class TutorBot(commands.Bot):
         self.tree.error(self.on_app_command_error)
 
     async def setup_hook(self) -> None:
-        cogs = (AskCog, MemoryCog, QuizCog, ReviewCog, AdminCog, CheckCog)
+        cogs = (AskCog, MemoryCog, QuizCog, ReviewCog, AdminCog, CheckCog, PrivacyCog)
         for cog in cogs:
             await self.add_cog(cog(self))
-        # One registration serves every answer, review and quiz button ever posted.
-        self.add_dynamic_items(AnswerButton, ReviewButton, QuizButton)
+        # One registration serves every answer, review, quiz and privacy button ever posted.
+        self.add_dynamic_items(AnswerButton, ReviewButton, QuizButton, ForgetButton)
 
     async def on_message(self, message: discord.Message) -> None:
         """A reply to one of the bot's answers is a follow-up, answered with the earlier

@@ -11,8 +11,8 @@ import discord
 
 from quiz.engine import AnswerResult, QuestionView, Summary
 from tutor.answer import ARITHMETIC_HEADING, MARKERS, Answer, Sentence, SourceRef
-from tutor.steps import NextSteps
-from tutor.storage import Review
+from tutor.steps import NextSteps, Step
+from tutor.storage import Review, question_key
 
 MESSAGE_LIMIT = 2000
 EMBED_TITLE_LIMIT = 256
@@ -37,9 +37,16 @@ TOO_SLOW = "Sorry, the model took too long on that one. Please try again in a mi
 _MARKDOWN = re.compile(r"([\\*_~`|\[\]()<>])")
 _LINE_START = re.compile(r"(?m)^(\s*)([#\-+])")
 _EVERYONE = re.compile(r"@(everyone|here)", re.I)
-# Stretches a message must not be cut inside: markup pairs, citations, mentions, escapes.
-_ATOMIC = re.compile(r"__.+?__|\*\*.+?\*\*|\*[^*\n]+\*|\[\d+\]|<[^<>\n]+>|\\.")
+# Stretches a message must not be cut inside: links, markup pairs, citations, mentions,
+# escapes.
+_ATOMIC = re.compile(
+    r"\[(?:\\.|[^\[\]\n])*\]\(https?://[^()\s]*\)"
+    r"|__.+?__|\*\*.+?\*\*|\*[^*\n]+\*|\[\d+\]|<[^<>\n]+>|\\."
+)
 _CUTS = ("\n\n", "\n", ". ", " ")
+# A url shown as a masked link: http(s), nothing that could end the link or start markup.
+_LINKABLE = re.compile(r"https?://[^\s()<>\[\]`*|\\]+")
+URL_LIMIT = 300  # a longer url is left out rather than crowding the embed
 
 
 # -- escaping and splitting -------------------------------------------------------------
@@ -100,6 +107,14 @@ def _cut_point(text: str, limit: int) -> int:
     while cut > 1 and text[cut - 1] == "\\":
         cut -= 1
     return cut
+
+
+def link(text: str, url: str) -> str:
+    """`text` (already escaped) as a masked link to `url`, or plain when the url is missing
+    or not a plain http(s) address (so a source's url can never inject markup)."""
+    if url and len(url) <= URL_LIMIT and _LINKABLE.fullmatch(url):
+        return f"[{text}]({url})"
+    return text
 
 
 def code_blocks(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -194,13 +209,20 @@ def sources_embed(sources: list[SourceRef], title: str = "Sources") -> discord.E
     budget = EMBED_TOTAL_LIMIT - len(title) - 100  # room for a footer
     for ref in sources[:EMBED_FIELDS_MAX]:
         name = clip(f"[{ref.n}] {escape(ref.title)}", EMBED_TITLE_LIMIT)
-        value = clip(f"*{escape(ref.source)}*\n> {escape(ref.quote)}", EMBED_FIELD_LIMIT)
+        value = source_field(ref)
         if len(name) + len(value) > budget:
             embed.set_footer(text=f"{len(sources) - len(embed.fields)} more sources not shown.")
             break
         embed.add_field(name=name, value=value, inline=False)
         budget -= len(name) + len(value)
     return embed
+
+
+def source_field(ref: SourceRef) -> str:
+    """Where a source comes from (a link where it has a url) and its quoted line, within a
+    field's limit: the link is never cut, the quote is clipped to the room left."""
+    head = f"*{link(clip(escape(ref.source), 300), ref.url)}*"
+    return f"{head}\n> {clip(escape(ref.quote), EMBED_FIELD_LIMIT - len(head) - 3)}"
 
 
 def steps_messages(steps: NextSteps) -> list[str]:
@@ -222,18 +244,16 @@ CLAIM_MARKS = {
 }
 
 
-def claim_reports(reports: list[dict], link: str, unchecked: int) -> list[str]:
+def claim_reports(reports: list[dict], jump_url: str, unchecked: int) -> list[str]:
     """The verifier's verdict on each claim of a message (verify_claim's reports)."""
-    lines = [f"**Checked against my sources:** {link}"]
+    lines = [f"**Checked against my sources:** {jump_url}"]
     for report in reports:
         lines.append(f"{CLAIM_MARKS[report['status']]}: “{clip(escape(report['claim']), 300)}”")
         lines.append(f"> {clip(escape(report['reason']), 300)}")
         if report["sources"]:
             source = report["sources"][0]
-            lines.append(
-                f"> *Source: {clip(escape(source['title']), 120)}* "
-                f"({clip(escape(source['source']), 120)})"
-            )
+            title = link(clip(escape(source["title"]), 120), source.get("url", ""))
+            lines.append(f"> *Source: {title}* ({clip(escape(source['source']), 120)})")
     if unchecked:
         lines.append(f"-# {unchecked} more sentences were not checked.")
     return split_message("\n".join(lines))
@@ -243,8 +263,13 @@ def claim_reports(reports: list[dict], link: str, unchecked: int) -> list[str]:
 
 
 def review_post(review: Review) -> tuple[str, discord.Embed]:
-    """The moderators' copy of a flagged or reported answer."""
-    answer = Answer.from_dict(review.answer)
+    """The moderators' copy of a flagged or reported answer (or reported next steps)."""
+    if review.answer.get("kind") == "steps":
+        steps = steps_from_dict(review.answer)
+        body, sources, what = "\n".join(steps_messages(steps)), steps.sources, "next steps"
+    else:
+        answer = Answer.from_dict(review.answer)
+        body, sources, what = answer_body(answer), answer.sources, "an answer"
     reporter = review.reporter_id
     if reporter.isdigit():
         why = f"reported by <@{reporter}>"
@@ -252,17 +277,39 @@ def review_post(review: Review) -> tuple[str, discord.Embed]:
         why = "reported by a member" if reporter else "flagged by the verifier"
     where = f" in <#{review.channel_id}>" if review.channel_id.isdigit() else ""
     asker = f"<@{review.user_id}>" if review.user_id.isdigit() else escape(review.user_id)
-    content = f"🚩 **Review #{review.id}**: an answer {why}; asked by {asker}{where}."
+    content = f"🚩 **Review #{review.id}**: {what} {why}; asked by {asker}{where}."
     embed = discord.Embed(
         title=clip(f"Q: {escape(review.question)}", EMBED_TITLE_LIMIT),
-        description=clip(answer_body(answer), 3500),
+        description=clip(body, 3500),
         colour=discord.Colour.orange(),
     )
-    if answer.sources:
-        listing = "\n".join(f"[{r.n}] {escape(r.title)}" for r in answer.sources)
-        embed.add_field(name="Sources", value=clip(listing, EMBED_FIELD_LIMIT), inline=False)
+    if sources:
+        embed.add_field(name="Sources", value=source_listing(sources), inline=False)
     embed.set_footer(text=f"{review.model} ({review.quantization}) · status: {review.status}")
     return content, embed
+
+
+def source_listing(sources: list[SourceRef], limit: int = EMBED_FIELD_LIMIT) -> str:
+    """One line per source, `[n] [title](url)`, whole lines only, within `limit`."""
+    lines, used = [], 0
+    for ref in sources:
+        line = f"[{ref.n}] {link(clip(escape(ref.title), 150), ref.url)}"
+        if used + len(line) + 1 > limit - 30:
+            lines.append(f"…and {len(sources) - len(lines)} more.")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "\n".join(lines)
+
+
+def steps_from_dict(data: dict) -> NextSteps:
+    """Next steps back from their stored form (NextSteps.to_dict's keys)."""
+    return NextSteps(
+        data["detail"],
+        [Step(**step) for step in data.get("steps", [])],
+        data.get("path", "general"),
+        [SourceRef(**ref) for ref in data.get("sources", [])],
+    )
 
 
 def report_thanks(review_id: int, posted: bool, guild) -> str:
@@ -282,18 +329,49 @@ def report_thanks(review_id: int, posted: bool, guild) -> str:
 
 
 def review_groups(pending: list[Review]) -> list[list[Review]]:
-    """Pending items grouped by the question they answer (case and spacing aside), the
+    """Pending items grouped when they ask the same question or flag the same sentence
+    (case, spacing and end punctuation aside; one decision usually settles them all), the
     groups with a contradicted sentence or a member's report first, then oldest first."""
-    groups: dict[str, list[Review]] = {}
-    for review in pending:
-        key = " ".join(review.question.casefold().split()).rstrip("?!. ")
-        groups.setdefault(key, []).append(review)
+    parent = list(range(len(pending)))  # union-find over the items, by shared keys
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with: dict[str, int] = {}
+    for i, review in enumerate(pending):
+        for key in _group_keys(review):
+            j = first_with.setdefault(key, i)
+            parent[root(i)] = root(j)
+    groups: dict[int, list[Review]] = {}
+    for i, review in enumerate(pending):
+        groups.setdefault(root(i), []).append(review)
 
     def urgency(group: list[Review]) -> tuple[int, int]:
         urgent = any(_contradicted(r) or r.reporter_id for r in group)
         return (0 if urgent else 1, group[0].id)
 
     return sorted(groups.values(), key=urgency)
+
+
+GROUPING_WORDS = 4  # a shorter flagged sentence ("It depends.") joins no questions
+
+
+def _group_keys(review: Review) -> list[str]:
+    return [f"q:{question_key(review.question)}"] + [
+        f"s:{question_key(text)}" for text in _flagged_sentences(review)
+    ]
+
+
+def _flagged_sentences(review: Review) -> list[str]:
+    return [
+        s["text"]
+        for s in review.answer.get("sentences", ())
+        if s.get("status", "supported") != "supported"
+        and len(s.get("text", "").split()) >= GROUPING_WORDS
+    ]
 
 
 def _contradicted(review: Review) -> bool:
@@ -311,12 +389,47 @@ def review_group_line(group: list[Review]) -> str:
     more = f" (+{len(group) - 1} more: {', '.join(f'#{r.id}' for r in group[1:6])})"
     head = f"**#{first.id}**{more if len(group) > 1 else ''}"
     when = f"<t:{int(first.created_at)}:R>"
-    return " · ".join([head, *marks, when, clip(escape(first.question), 90)])
+    line = " · ".join([head, *marks, when, clip(escape(first.question), 90)])
+    questions = {question_key(r.question) for r in group}
+    if len(questions) > 1:  # joined by a flagged sentence they share
+        shared = _shared_sentence(group)
+        line += f" · {len(questions)} questions"
+        line += f", flagging “{clip(escape(shared), 80)}”" if shared else ""
+    return line
 
 
-def decision_line(review: Review, moderator: str) -> str:
+def _shared_sentence(group: list[Review]) -> str | None:
+    """The flagged sentence most of the group's items share."""
+    counts: dict[str, tuple[int, str]] = {}
+    for review in group:
+        for text in {question_key(t): t for t in _flagged_sentences(review)}.values():
+            n, first = counts.get(question_key(text), (0, text))  # the first spelling
+            counts[question_key(text)] = (n + 1, first)
+    best = max(counts.values(), default=(0, None))
+    return best[1] if best[0] > 1 else None
+
+
+def review_choice(review: Review) -> str:
+    """A pending item as an autocomplete choice (plain text, at most 100 characters)."""
+    marks = ("❌ " if _contradicted(review) else "") + ("🚩 " if review.reporter_id else "")
+    question = " ".join(review.question.split())
+    return clip(f"#{review.id} · {marks}{question}", 100)
+
+
+def decision_line(review: Review, moderator: str, closed: list[Review] = ()) -> str:
+    """A decision, and the items a correction closed with it (the same question)."""
+    if review.status == "answered":
+        return (
+            f"✏️ Review #{review.id} closed: review #{review.answered_by}'s correction by "
+            f"{escape(moderator)} answers the same question."
+        )
     marks = {"approved": "✅", "rejected": "🚫", "corrected": "✏️"}
-    return f"{marks[review.status]} Review #{review.id} {review.status} by {escape(moderator)}."
+    line = f"{marks[review.status]} Review #{review.id} {review.status} by {escape(moderator)}."
+    if closed:
+        ids = ", ".join(f"#{r.id}" for r in closed[:20])
+        more = f" and {len(closed) - 20} more" if len(closed) > 20 else ""
+        line += f" The correction also closed {ids}{more}: the same question."
+    return line
 
 
 def outcome_text(review: Review) -> str:
@@ -325,11 +438,93 @@ def outcome_text(review: Review) -> str:
         return "✅ Reviewed by a moderator: approved. The underlined sentences are acceptable."
     if review.status == "rejected":
         return "🚫 Reviewed by a moderator: rejected. Do not rely on the underlined sentences."
+    # corrected, or answered by the correction of the same question
     correction = clip(escape(review.correction or ""), 1700).replace("\n", "\n> ")
     return (
         f"✏️ Reviewed by a moderator: corrected.\n> {correction}\n"
         "-# The correction is now one of my sources."
     )
+
+
+# -- help and a member's data ------------------------------------------------------------
+
+HELP_ABOUT = (
+    "I teach AI model quantization (8-bit, 4-bit, and where quality breaks). I answer from "
+    "a knowledge base of real sources, with numbered citations, and check every sentence "
+    "of my own draft against them: what they do not back is __underlined__ and sent to "
+    "this server's moderators to review."
+)
+HELP_BUTTONS = (
+    "Under an answer: 👍 / 👎 rate it, 🧒 explains it more simply (just for you), 🚩 sends "
+    "it to the moderators. Reply to one of my answers to ask a follow-up."
+)
+PRIVACY_NOTE = (
+    "**What I store:** your questions with the answers you got, your ratings, your quiz "
+    "progress and scores, and review items (answers flagged or reported, naming who asked "
+    "and who reported).\n"
+    "**Where:** in the database of whoever hosts this bot (not on Discord), kept until you "
+    "ask me to forget it.\n"
+    "**Your copy:** `/privacy export` sends it all to you as a JSON file.\n"
+    "**Deleting it:** `/privacy forget` deletes your questions, ratings and quiz progress "
+    "and takes your name off review items (the items stay: they are the moderators' record); "
+    "it asks you to confirm first."
+)
+DATA_KINDS = {  # Store.forget_user's keys, in words
+    "questions": ("question", "questions"),
+    "feedback": ("rating", "ratings"),
+    "quiz_sessions": ("quiz session", "quiz sessions"),
+    "quiz_results": ("quiz score", "quiz scores"),
+    "reviews": ("review item you asked", "review items you asked"),
+    "reports": ("answer you reported", "answers you reported"),
+}
+
+
+def help_embed(commands: list[tuple[str, str]], menus: list[str]) -> discord.Embed:
+    """/help: what the tutor does, every command and menu, and what it stores."""
+    embed = discord.Embed(
+        title="quantutor: a tutor for AI model quantization",
+        description=HELP_ABOUT,
+        colour=discord.Colour.blurple(),
+    )
+    lines = [f"`{name}`: {escape(description)}" for name, description in commands]
+    for number, part in enumerate(split_message("\n".join(lines), EMBED_FIELD_LIMIT)):
+        embed.add_field(name="Commands" if number == 0 else "\u200b", value=part, inline=False)
+    if menus:
+        embed.add_field(
+            name="On any message (right-click or long-press → Apps)",
+            value="\n".join(f"**{escape(menu)}**" for menu in menus),
+            inline=False,
+        )
+    embed.add_field(name="Answers", value=HELP_BUTTONS, inline=False)
+    embed.add_field(name="Your data", value=PRIVACY_NOTE, inline=False)
+    return embed
+
+
+def _counted(counts: dict[str, int]) -> str:
+    parts = []
+    for key in [*DATA_KINDS, *(k for k in counts if k not in DATA_KINDS)]:
+        if n := counts.get(key, 0):
+            one, many = DATA_KINDS.get(key, (key, key))
+            parts.append(f"{n} {one if n == 1 else many}")
+    return ", ".join(parts) or "nothing"
+
+
+def export_text(rows: int) -> str:
+    return (
+        f"Here is everything I store about you ({rows} records), as JSON. "
+        "`/privacy forget` deletes it."
+    )
+
+
+def forget_question(counts: dict[str, int]) -> str:
+    return (
+        f"This deletes what I store about you: {_counted(counts)}. Review items stay for the "
+        "moderators but will no longer name you. It cannot be undone. Delete it?"
+    )
+
+
+def forgotten_text(counts: dict[str, int]) -> str:
+    return f"🗑️ Done. Removed: {_counted(counts)}. I no longer store anything about you."
 
 
 # -- the quiz -----------------------------------------------------------------------------

@@ -54,6 +54,7 @@ def _decide(args, settings, start_service) -> int:
         service = start_service(settings)
         try:
             review = service.resolve_review(args.id, "corrected", args.moderator, correction)
+            closed = service.store.answered_by(review.id)
         finally:
             service.close()
     else:  # approving or rejecting touches the queue only: no model, no index
@@ -65,6 +66,9 @@ def _decide(args, settings, start_service) -> int:
     print(f"#{review.id} {review.status} by {review.moderator}.")
     if review.status == "corrected":
         print("The correction is now a moderator-verified source, indexed and cited.")
+        if closed:
+            ids = ", ".join(f"#{r.id}" for r in closed)
+            print(f"It also answers {ids} (the same question): closed as answered.")
     return 0
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from knowledge.documents import PACKAGED_SOURCES
 from knowledge.index import KnowledgeIndex
 from quiz.engine import QuestionView
 from tutor import memory, rag
@@ -46,6 +47,7 @@ from tutor.verify import Verifier
 
 log = logging.getLogger(__name__)
 
+TOPIC_MAP = PACKAGED_SOURCES.parent / "topics.yaml"
 STEPS_MAX_NEW_TOKENS = 120  # two steps and two risks need more room than an answer
 
 
@@ -83,6 +85,7 @@ class TutorService:
         self._restore_corrections()
         self.verifier = build_verifier(index, settings)
         self.startup_s: dict[str, float] = {}
+        self._topics: list[str] | None = None
 
     @classmethod
     def start(
@@ -342,6 +345,25 @@ class TutorService:
         quote = split_sentences(chunk.text)[0]
         return SourceRef(n, chunk.title, chunk.source, quote, chunk.url, doc_id)
 
+    # -- what can be asked ------------------------------------------------------------
+
+    def explain_topics(self) -> list[str]:
+        """What /explain offers while a member types: the knowledge base's topics
+        (knowledge/topics.yaml: each title's head, then the terms it lists), then the
+        documents' titles (curated and the host's own; not moderators' corrections)."""
+        if self._topics is None:
+            topics = yaml.safe_load(TOPIC_MAP.read_text(encoding="utf-8"))["topics"]
+            names = []
+            for topic in topics:
+                head, _, terms = topic["title"].partition(": ")
+                names += [head, *(t.strip() for t in terms.split(",") if t.strip())]
+            names += sorted({c.title for c in self.index.chunks if c.trusted != "moderator"})
+            unique: dict[str, str] = {}  # the first spelling of each, case aside
+            for name in names:
+                unique.setdefault(name.casefold(), name)
+            self._topics = list(unique.values())
+        return list(self._topics)
+
     # -- the lab --------------------------------------------------------------------
 
     def lab_report(self) -> tuple[str, Path | None] | None:
@@ -363,12 +385,17 @@ class TutorService:
     ) -> Review:
         """Approve, reject or correct a flagged answer, once.
 
-        A correction becomes a moderator-verified source: written, indexed and cited.
+        A correction becomes a moderator-verified source: written, indexed and cited; and
+        it closes the server's other pending items asking the same question (see
+        `answered_by`).
         """
         if decision == "corrected":
             correction = _clean_correction(correction or "")
         review = self.store.resolve_review(review_id, decision, moderator, correction)
         if review.status == "corrected":
+            closed = self.store.close_answered(review.id)
+            if closed:
+                log.info("review #%s's correction closed #%s", review.id, [r.id for r in closed])
             self._write_correction(review)
             self.index.sync(progress=False)
             self.verifier = build_verifier(self.index, self.settings, self.verifier.checker)
@@ -449,6 +476,21 @@ class TutorService:
 
         return await asyncio.to_thread(report)
 
+    async def record_steps(self, steps: NextSteps, asker: Asker) -> int:
+        """Log the next steps given for a detail (as a question whose answer is the steps),
+        so that a report of them can reach the review queue like an answer's; the id."""
+        answer = {
+            "question": steps.detail,
+            "kind": "steps",
+            "answer": steps.render(),  # what the console's review queue shows
+            **steps.to_dict(),
+            "model": self.model_name,
+            "quantization": self.quantization,
+        }
+        return await asyncio.to_thread(
+            self.store.log_question, asker.user_id, asker.guild_id, steps.detail, False, answer
+        )
+
     async def guild_settings(self, guild_id: str) -> dict:
         """One server's stored settings ({} for a server that has changed none)."""
         return await asyncio.to_thread(self.store.guild_settings, guild_id)
@@ -465,6 +507,10 @@ class TutorService:
         """One review item; a ReviewError if there is none."""
         return await asyncio.to_thread(self.store.get_review, review_id)
 
+    async def answered_by(self, review_id: int) -> list[Review]:
+        """The items a correction closed, as asking the same question."""
+        return await asyncio.to_thread(self.store.answered_by, review_id)
+
     async def set_review_message(self, review_id: int, channel_id: str, message_id: str) -> None:
         """Remember where a flagged answer was posted, for the outcome reply."""
         await asyncio.to_thread(self.store.set_review_message, review_id, channel_id, message_id)
@@ -472,6 +518,23 @@ class TutorService:
     async def set_review_post(self, review_id: int, channel_id: str, message_id: str) -> None:
         """Remember the moderators' post of an item (its buttons), to retire once decided."""
         await asyncio.to_thread(self.store.set_review_post, review_id, channel_id, message_id)
+
+    # -- a member's own data (/privacy) ----------------------------------------------
+
+    async def member_data(self, user_id: str) -> dict:
+        """Everything stored about one member (Store.export_user's tables)."""
+        return await asyncio.to_thread(self.store.export_user, user_id)
+
+    async def member_data_counts(self, user_id: str) -> dict[str, int]:
+        """How much forgetting the member would remove, by kind."""
+        return await asyncio.to_thread(self.store.user_data_counts, user_id)
+
+    async def forget_member(self, user_id: str) -> dict[str, int]:
+        """Delete the member's questions, ratings and quiz progress, and their name on review
+        items (asked or reported); how many of each."""
+        counts = await asyncio.to_thread(self.store.forget_user, user_id)
+        log.info("a member's data was forgotten at their request (%s)", counts)
+        return counts
 
     async def quiz_start(self, user_id: str, guild_id: str, bank: str) -> QuestionView:
         """The current question of an unfinished quiz, or the first of a new one."""
@@ -531,7 +594,7 @@ def claim_report(verifier: Verifier, claim: str, max_chars: int) -> dict:
         "score": round(verdict.score, 3),
         "reason": verdict.reason,
         "sources": [
-            {"n": n, "title": c.title, "source": c.source, "quote": c.text}
+            {"n": n, "title": c.title, "source": c.source, "url": c.url, "quote": c.text}
             for n, c in enumerate(evidence, start=1)
         ],
     }

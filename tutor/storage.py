@@ -21,7 +21,9 @@ from tutor.errors import ReviewError, StorageError
 
 log = logging.getLogger(__name__)
 
-REVIEW_STATES = ("pending", "approved", "rejected", "corrected")
+# "answered": closed by another item's correction of the same question (answered_by names it).
+REVIEW_STATES = ("pending", "approved", "rejected", "corrected", "answered")
+DECISIONS = ("approved", "rejected", "corrected")  # what a moderator decides on one item
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS questions (
@@ -100,6 +102,7 @@ MIGRATIONS = (
     ("review-moderators-post", "reviews", "mod_message_id", "TEXT NOT NULL DEFAULT ''"),
     ("ratings-by-answer", "feedback", "question_id", "INTEGER"),
     ("quiz-thread", "quiz_sessions", "thread_id", "TEXT NOT NULL DEFAULT ''"),
+    ("review-answered-by", "reviews", "answered_by", "INTEGER"),
 )
 
 # The same tables in PostgreSQL: identity keys, and double precision for the timestamps
@@ -128,6 +131,7 @@ class Review:
     reporter_id: str = ""  # the member who reported the answer; "" when the verifier flagged it
     mod_channel_id: str = ""  # where the item was posted to the moderators, with its buttons
     mod_message_id: str = ""
+    answered_by: int | None = None  # the corrected item whose correction closed this one
 
 
 @dataclass(frozen=True)
@@ -294,7 +298,7 @@ class Store:
         self, review_id: int, status: str, moderator: str, correction: str | None = None
     ) -> Review:
         """Apply one moderator decision, once; a second decision gets a ReviewError."""
-        if status not in REVIEW_STATES[1:]:
+        if status not in DECISIONS:
             raise ReviewError(f"Unknown review decision {status!r}.")
         with self._transaction() as db:
             row = db.execute("SELECT status, moderator FROM reviews WHERE id = ?", (review_id,))
@@ -317,6 +321,43 @@ class Store:
                 (review_id, status, moderator, now),
             )
         return self.get_review(review_id)
+
+    def close_answered(self, review_id: int) -> list[Review]:
+        """Close the pending items of the corrected item's server that ask its question
+        (case, spacing and end punctuation aside): the correction answers them too. Each
+        becomes "answered", with the correction and the moderator, and names the item."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT guild_id, question, moderator, correction, status FROM reviews"
+                " WHERE id = ?",
+                (review_id,),
+            ).fetchone()
+            if row is None or row["status"] != "corrected":
+                return []
+            pending = db.execute(
+                "SELECT id, question FROM reviews WHERE guild_id = ? AND status = 'pending'",
+                (row["guild_id"],),
+            ).fetchall()
+            key = question_key(row["question"])
+            closed = [r["id"] for r in pending if question_key(r["question"]) == key]
+            now = time.time()
+            for item in closed:
+                db.execute(
+                    "UPDATE reviews SET status = 'answered', moderator = ?, resolved_at = ?,"
+                    " correction = ?, answered_by = ? WHERE id = ?",
+                    (row["moderator"], now, row["correction"], review_id, item),
+                )
+                db.execute(
+                    "INSERT INTO review_events (review_id, action, moderator, at)"
+                    " VALUES (?, 'answered', ?, ?)",
+                    (item, row["moderator"], now),
+                )
+        return [self.get_review(item) for item in closed]
+
+    def answered_by(self, review_id: int) -> list[Review]:
+        """The items that `review_id`'s correction closed."""
+        rows = self._query("SELECT * FROM reviews WHERE answered_by = ? ORDER BY id", (review_id,))
+        return [_review(row) for row in rows]
 
     def corrections(self) -> list[Review]:
         rows = self._query("SELECT * FROM reviews WHERE status = 'corrected' ORDER BY id")
@@ -414,12 +455,34 @@ class Store:
             {**dict(r), "answer_json": None}
             for r in self._query("SELECT * FROM reviews WHERE user_id = ?", (user_id,))
         ]
+        data["reports"] = [  # answers the member reported to the moderators
+            dict(r)
+            for r in self._query(
+                "SELECT id, question, guild_id, status, created_at FROM reviews"
+                " WHERE reporter_id = ? ORDER BY id",
+                (user_id,),
+            )
+        ]
         return data
+
+    def user_data_counts(self, user_id: str) -> dict[str, int]:
+        """How many rows `forget_user` would delete or anonymize, by the keys it returns."""
+        counts = {
+            table: self._query(f"SELECT COUNT(*) AS n FROM {table} WHERE user_id = ?", (user_id,))[
+                0
+            ]["n"]
+            for table in self._USER_TABLES
+        }
+        for key, column in (("reviews", "user_id"), ("reports", "reporter_id")):
+            sql = f"SELECT COUNT(*) AS n FROM reviews WHERE {column} = ?"
+            counts[key] = self._query(sql, (user_id,))[0]["n"]
+        return {key: int(n) for key, n in counts.items()}
 
     def forget_user(self, user_id: str) -> dict[str, int]:
         """Delete a member's questions, quiz state and feedback; anonymize their review items.
 
-        Review items stay (they are the moderators' record) but no longer name the member.
+        Review items stay (they are the moderators' record) but no longer name the member,
+        neither as the asker ("reviews") nor as the reporter ("reports").
         """
         counts = {}
         with self._transaction() as db:
@@ -430,7 +493,7 @@ class Store:
             counts["reviews"] = db.execute(
                 "UPDATE reviews SET user_id = 'forgotten' WHERE user_id = ?", (user_id,)
             ).rowcount
-            counts["reviews"] += db.execute(
+            counts["reports"] = db.execute(
                 "UPDATE reviews SET reporter_id = 'forgotten' WHERE reporter_id = ?", (user_id,)
             ).rowcount
         return counts
@@ -473,6 +536,11 @@ class Store:
                 (guild_id, json.dumps(merged)),
             )
         return merged
+
+
+def question_key(question: str) -> str:
+    """A question as the queue compares questions: case, spacing and end punctuation aside."""
+    return " ".join(question.casefold().split()).rstrip("?!. ")
 
 
 def is_postgres_url(database: str) -> bool:

@@ -37,6 +37,7 @@ SHUTDOWN_GRACE_S = 8.0  # on SIGTERM, answers this close to done are finished, o
 # Discord's client stops a longer text before it is sent (a host's lower limit is told).
 MAX_TEXT = Settings.model_fields["max_question_chars"].default
 TEXT_OPTION = app_commands.Range[str, 1, MAX_TEXT]
+CHOICES = 25  # Discord shows at most 25 autocomplete choices
 BUTTON_LOOKS = {
     "helpful": ("Helpful", "👍", discord.ButtonStyle.success),
     "unhelpful": ("Not helpful", "👎", discord.ButtonStyle.secondary),
@@ -208,6 +209,17 @@ class AskCog(commands.Cog, name="Ask"):
     async def explain(self, interaction: discord.Interaction, topic: TEXT_OPTION) -> None:
         await self.serve(interaction, topic, "topic", self.answer_with("explain"))
 
+    @explain.autocomplete("topic")
+    async def _explain_topics(
+        self, interaction: discord.Interaction, typed: str
+    ) -> list[app_commands.Choice[str]]:
+        """The knowledge base's topics and documents matching what is typed so far (any
+        free text is still accepted: these are suggestions)."""
+        return [
+            app_commands.Choice(name=name, value=name)
+            for name in matching_topics(self.service.explain_topics(), typed)
+        ]
+
     @app_commands.command(
         name="nextsteps",
         description="Two possible next steps from one detail, each with why it might be wrong.",
@@ -295,7 +307,14 @@ class AskCog(commands.Cog, name="Ask"):
     async def _steps(self, public: DeferredReply, detail: str) -> None:
         steps = await self.service.steps(detail)
         embed = render.sources_embed(steps.sources) if steps.sources else None
-        await self._send_pieces(public, render.steps_messages(steps), embed=embed, view=None)
+        view = None
+        if not public.private:  # a report button, as under an answer
+            try:
+                question_id = await self.service.record_steps(steps, asker_of(public.interaction))
+                view = steps_controls(question_id)
+            except Exception:  # the steps are worth giving without their button
+                log.exception("the steps for %r were not stored: no report button", detail)
+        await self._send_pieces(public, render.steps_messages(steps), embed=embed, view=view)
 
     async def send_answer(
         self, public: DeferredReply, answer: Answer, reviewed_by: str = "moderators"
@@ -424,6 +443,16 @@ class AskCog(commands.Cog, name="Ask"):
         await reply(interaction, render.report_thanks(review_id, posted, interaction.guild))
 
 
+def matching_topics(topics: list[str], typed: str, limit: int = CHOICES) -> list[str]:
+    """Topics holding every word typed (case aside), those that start with it first; with
+    nothing typed, the first ones. Each fits a choice (100 characters)."""
+    words = typed.casefold().split()
+    found = [t for t in topics if len(t) <= 100 and all(w in t.casefold() for w in words)]
+    starts = typed.strip().casefold()
+    found.sort(key=lambda t: not t.casefold().startswith(starts))  # stable: topics' order
+    return found[:limit]
+
+
 class AnswerButton(
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"answer:(?P<action>helpful|unhelpful|simpler|report):(?P<id>\d+)",
@@ -453,4 +482,12 @@ def answer_controls(question_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in BUTTON_LOOKS:
         view.add_item(AnswerButton(action, question_id))
+    return view
+
+
+def steps_controls(question_id: int) -> discord.ui.View:
+    """Under /nextsteps: the report button only (the steps are the documents' own, or
+    checked ones; there is nothing to rate as an answer or explain more simply)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(AnswerButton("report", question_id))
     return view

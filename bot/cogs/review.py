@@ -6,6 +6,7 @@ number, so the one registration in setup_hook serves every post, also after a re
 
 import asyncio
 import logging
+import re
 
 import discord
 from discord import app_commands
@@ -15,6 +16,7 @@ from bot import render
 from bot.cogs.common import (
     GuildConfig,
     config_for,
+    is_moderator,
     reply,
     require_moderator,
     user_errors,
@@ -31,8 +33,12 @@ BUTTON_LOOKS = {
     "reject": ("Reject", "🚫", discord.ButtonStyle.danger),
     "correct": ("Correct", "✏️", discord.ButtonStyle.primary),
 }
-LIST_LIMIT = 20  # questions (each with its pending items) /review list shows
+LIST_LIMIT = 20  # groups (a question or a flagged sentence, with its items) /review list shows
 PENDING_LIMIT = 500  # pending items it counts
+CHOICES = 25  # Discord shows at most 25 autocomplete choices
+FORM_ID = re.compile(r"review:correction:(?P<id>\d+)")
+CORRECTION_INPUT = "correction"
+FORM_GRACE_S = 60.0  # a submitted form counts as open here this long after
 
 
 class ReviewButton(
@@ -65,21 +71,34 @@ def review_controls(review_id: int) -> discord.ui.View:
 
 
 class CorrectionModal(discord.ui.Modal):
+    """The correction form. Its ids are stable (`review:correction:12`, `correction`), so a
+    form opened before a restart is still understood when it is submitted after one
+    (ReviewCog.on_interaction)."""
+
     correction = discord.ui.Label(
         text="The corrected answer",
         description="What learners should be told instead; it becomes a cited source.",
         component=discord.ui.TextInput(
-            style=discord.TextStyle.paragraph, max_length=MAX_CORRECTION_CHARS
+            style=discord.TextStyle.paragraph,
+            max_length=MAX_CORRECTION_CHARS,
+            custom_id=CORRECTION_INPUT,
         ),
     )
 
     def __init__(self, cog: "ReviewCog", review_id: int):
-        super().__init__(title=f"Correct review #{review_id}")
+        super().__init__(
+            title=f"Correct review #{review_id}", custom_id=f"review:correction:{review_id}"
+        )
         self.cog = cog
         self.review_id = review_id
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await self.cog.correct(interaction, self.review_id, self.correction.component.value)
+        try:
+            await self.cog.correct(interaction, self.review_id, self.correction.component.value)
+        finally:  # later, so that on_interaction never takes this submission for a stray one
+            asyncio.get_running_loop().call_later(
+                FORM_GRACE_S, self.cog.open_forms.discard, self.custom_id
+            )
 
 
 class ReviewCog(commands.Cog, name="Review"):
@@ -93,10 +112,26 @@ class ReviewCog(commands.Cog, name="Review"):
 
     def __init__(self, bot: commands.Bot):
         self.bot = bot
+        self.open_forms: set[str] = set()  # correction forms this process opened
 
     @property
     def service(self):
         return self.bot.service
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A correction form this process did not open (it was opened before a restart):
+        submitted, it is taken as the form itself would take it. Forms opened here are
+        left to discord.py, which knows them."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data = interaction.data or {}
+        found = FORM_ID.fullmatch(data.get("custom_id", ""))
+        if found is None or data["custom_id"] in self.open_forms:
+            return
+        log.info("review #%s: a correction form from before a restart", found["id"])
+        text = _submitted(data.get("components", []), CORRECTION_INPUT)
+        await self.correct(interaction, int(found["id"]), text or "")
 
     # -- posting to the moderators ---------------------------------------------------------
 
@@ -160,19 +195,21 @@ class ReviewCog(commands.Cog, name="Review"):
                 return
             groups = render.review_groups(pending)
             lines = [
-                f"**{len(pending)} pending** on **{len(groups)} questions** "
-                "(contradicted and reported first, then oldest):"
+                f"**{len(pending)} pending** in **{len(groups)} groups** (the same question, "
+                "or the same flagged sentence; contradicted and reported first, then oldest):"
             ]
             lines += [render.review_group_line(group) for group in groups[:LIST_LIMIT]]
             if len(groups) > LIST_LIMIT:
-                lines.append(f"…and {len(groups) - LIST_LIMIT} more questions.")
+                lines.append(f"…and {len(groups) - LIST_LIMIT} more groups.")
             lines.append("Use `/review show id` to see one and act on it.")
             for part in render.split_message("\n".join(lines)):
                 await reply(interaction, part)
 
     @review.command(name="show", description="One review item, with its buttons if pending.")
     @app_commands.describe(id="the item's number, from /review list")
-    async def review_show(self, interaction: discord.Interaction, id: int) -> None:
+    async def review_show(
+        self, interaction: discord.Interaction, id: app_commands.Range[int, 1, None]
+    ) -> None:
         async with user_errors(interaction):
             require_moderator(interaction, await config_for(interaction))
             item = await self._item_here(interaction, id)
@@ -182,6 +219,24 @@ class ReviewCog(commands.Cog, name="Review"):
                 await reply(interaction, content, embed=embed)
             else:
                 await reply(interaction, content, embed=embed, view=review_controls(id))
+
+    @review_show.autocomplete("id")
+    async def _pending_ids(
+        self, interaction: discord.Interaction, typed: str
+    ) -> list[app_commands.Choice[int]]:
+        """This server's pending items whose number or question holds what is typed, the
+        urgent first; offered to moderators only (the labels quote members' questions)."""
+        if interaction.guild_id is None:
+            return []
+        if not is_moderator(interaction, await config_for(interaction)):
+            return []
+        pending = await self.service.pending_reviews(str(interaction.guild_id), PENDING_LIMIT)
+        typed = str(typed or "").strip().lstrip("#").casefold()
+        items = [r for group in render.review_groups(pending) for r in group]
+        found = [r for r in items if typed in str(r.id) or typed in r.question.casefold()]
+        return [
+            app_commands.Choice(name=render.review_choice(r), value=r.id) for r in found[:CHOICES]
+        ]
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -196,7 +251,9 @@ class ReviewCog(commands.Cog, name="Review"):
                     "nothing changed."
                 )
             if action == "correct":
-                await interaction.response.send_modal(CorrectionModal(self, review_id))
+                form = CorrectionModal(self, review_id)
+                self.open_forms.add(form.custom_id)
+                await interaction.response.send_modal(form)
                 return
             decided = await asyncio.to_thread(
                 self.service.resolve_review,
@@ -225,13 +282,15 @@ class ReviewCog(commands.Cog, name="Review"):
                 _moderator(interaction),
                 text,
             )
+            closed = await self.service.answered_by(review_id)  # the same question's items
             await interaction.edit_original_response(
-                content=render.decision_line(decided, _moderator(interaction)),
+                content=render.decision_line(decided, _moderator(interaction), closed),
                 view=None,
                 allowed_mentions=render.NO_MENTIONS,
             )
-            await self.retire_post(decided, interaction)
-            await self.post_outcome(decided)
+            for item in [decided, *closed]:
+                await self.retire_post(item, interaction)
+                await self.post_outcome(item)
 
     async def retire_post(self, review: Review, interaction: discord.Interaction) -> None:
         """A decision made elsewhere (/review show, another post) also takes the buttons off
@@ -276,6 +335,19 @@ class ReviewCog(commands.Cog, name="Review"):
         if item.guild_id != str(interaction.guild_id):
             raise ReviewError(f"There is no review item #{review_id} on this server.")
         return item
+
+
+def _submitted(components: list[dict], custom_id: str) -> str | None:
+    """The value of the input `custom_id` in a submitted form's components (at any depth:
+    a label holds its input as `component`, a row as `components`)."""
+    for component in components:
+        if component.get("custom_id") == custom_id and "value" in component:
+            return component["value"]
+        inner = component.get("components", []) + [component.get("component") or {}]
+        found = _submitted([c for c in inner if c], custom_id)
+        if found is not None:
+            return found
+    return None
 
 
 def _moderator(interaction: discord.Interaction) -> str:

@@ -31,6 +31,8 @@ async def test_the_commands_build_without_the_model_or_a_connection(settings):
         "settings",
         "lab",
         "memory",
+        "help",
+        "privacy",
         "Check with quantutor",  # message context menus (type 3)
         "Ask quantutor about this message",
     }
@@ -46,6 +48,9 @@ async def test_the_commands_build_without_the_model_or_a_connection(settings):
     for name in ("ask", "explain", "nextsteps"):  # Discord's client enforces the limit
         [text] = next(s for s in specs if s["name"] == name)["options"]
         assert (text["type"], text["min_length"], text["max_length"]) == (3, 1, 1000)
+    privacy = next(s for s in specs if s["name"] == "privacy")  # a member's own data: for all
+    assert {o["name"] for o in privacy["options"]} == {"export", "forget"}
+    assert privacy["default_member_permissions"] is None
     quiz = next(s for s in specs if s["name"] == "quiz")
     assert {o["name"] for o in quiz["options"]} == {"start", "score", "leaderboard"}
 

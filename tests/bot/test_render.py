@@ -67,3 +67,91 @@ def test_code_blocks_split_a_long_table_between_lines():
     for block in blocks:
         assert len(block) <= render.MESSAGE_LIMIT
         assert block.startswith("```\n|") and block.endswith("|\n```")
+
+
+QLORA = SourceRef(
+    1,
+    "QLoRA",
+    "Dettmers et al., 2023",
+    "NF4 is a 4-bit data type.",
+    "https://arxiv.org/abs/2305.14314",
+)
+
+
+def test_a_source_with_a_url_is_a_masked_link_and_one_without_stays_plain():
+    plain = SourceRef(2, "Notes", "quantutor moderators, review #3", "int4 is lossy.")
+    embed = render.sources_embed([QLORA, plain])
+    first, second = (field.value for field in embed.fields)
+    assert first.startswith("*[Dettmers et al., 2023](https://arxiv.org/abs/2305.14314)*\n> ")
+    assert second.startswith("*quantutor moderators, review #3*") and "](" not in second
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "https://e.x) [click](https://evil.example",
+        "https://e.x/a b",
+        "https://e.x/" + "a" * 400,
+    ],
+)
+def test_a_url_that_could_break_the_markup_is_not_linked(url):
+    ref = SourceRef(1, "T", "Someone", "A quote.", url)
+    value = render.sources_embed([ref]).fields[0].value
+    assert "](" not in value and value.startswith("*Someone*")
+
+
+def test_linked_sources_stay_within_the_embed_limits_and_no_link_is_cut():
+    url = "https://arxiv.org/abs/" + "1" * 250
+    refs = [SourceRef(n, "T" * 400, "S" * 400, "Q " * 2000, url) for n in range(1, 31)]
+    embed = render.sources_embed(refs)
+    assert len(embed) <= render.EMBED_TOTAL_LIMIT
+    assert all(len(f.name) <= 256 and len(f.value) <= 1024 for f in embed.fields)
+    assert all(f"]({url})*\n> " in f.value for f in embed.fields)
+
+
+def test_the_moderators_post_and_a_claim_check_link_their_sources():
+    from tutor.answer import Answer
+    from tutor.storage import Review
+
+    answer = Answer("What is NF4?", sources=[QLORA] * 40)
+    review = Review(
+        7,
+        "What is NF4?",
+        answer.to_dict(),
+        "1",
+        "2",
+        "",
+        "",
+        "m",
+        "nf4",
+        1.7e9,
+        "pending",
+        None,
+        None,
+        None,
+    )
+    _, embed = render.review_post(review)
+    listing = embed.fields[0].value
+    assert listing.startswith("[1] [QLoRA](https://arxiv.org/abs/2305.14314)\n")
+    assert len(listing) <= render.EMBED_FIELD_LIMIT and listing.endswith("more.")
+    report = {
+        "claim": "NF4 is 4-bit.",
+        "status": "supported",
+        "reason": "backed",
+        "sources": [{"title": "QLoRA", "source": "Dettmers", "url": QLORA.url, "quote": "q"}],
+    }
+    [text] = render.claim_reports([report], "https://discord.com/x", 0)
+    assert "*Source: [QLoRA](https://arxiv.org/abs/2305.14314)* (Dettmers)" in text
+
+
+def test_a_long_message_is_never_cut_inside_a_link():
+    linked = render.link("Title \\[x\\]", "https://arxiv.org/abs/2305.14314")
+    text = ("word " * 30 + linked + " ") * 40
+    for piece in render.split_message(text, 300):
+        assert piece.count("](") == piece.count("[Title"), piece
+
+
+def test_a_url_with_underscores_or_a_fragment_is_still_linked():
+    url = "https://github.com/ggml-org/llama.cpp/blob/master/tools/quantize/README.md#k_quants"
+    assert render.link("llama.cpp", url) == f"[llama.cpp]({url})"

@@ -6,7 +6,10 @@ sent. Every mock is autospecced with spec_set from discord.py's own classes, so 
 with a parameter the real method lacks, or an attribute the real object lacks, fails.
 """
 
+import asyncio
 import itertools
+import json
+from contextlib import contextmanager
 from unittest.mock import MagicMock, create_autospec, patch
 
 import aiohttp
@@ -183,25 +186,39 @@ class Responses:
         self.calls: list[dict] = []
         self.followups: list[dict] = []
         self.edits: list[dict] = []  # of the original response
+        self.files: dict[str, bytes] = {}  # attachments sent, by file name
+
+    def _keep(self, files) -> None:
+        for file in files or ():
+            file.reset()
+            self.files[file.filename] = file.fp.read()
 
     async def create_interaction_response(
         self, interaction_id, token, *, session, proxy=None, proxy_auth=None, params
     ):
-        self.calls.append(params.payload)
+        self.calls.append(params.payload or _multipart_payload(params.multipart))
+        self._keep(params.files)
         return {"interaction": {"id": str(interaction_id), "type": 2}}
 
     async def edit_original_interaction_response(self, *args, payload=None, **kwargs):
         self.edits.append(payload or {})
         return message_data(next(_ids), self.channel.id, self.channel.guild.me, "")
 
-    async def execute_webhook(self, *args, payload=None, **kwargs):
-        self.followups.append(payload or {})
+    async def execute_webhook(self, *args, payload=None, multipart=None, files=None, **kwargs):
+        self.followups.append(payload or _multipart_payload(multipart))
+        self._keep(files)
         return message_data(next(_ids), self.channel.id, self.channel.guild.me, "")
 
     @property
     def messages(self) -> list[dict]:
         """Each response's message data (content, flags, ...), then each follow-up's."""
         return [call.get("data") or {} for call in self.calls] + self.followups
+
+
+def _multipart_payload(multipart) -> dict:
+    """The JSON part of a request sent with files (the rest are the files)."""
+    part = next((p for p in multipart or () if p["name"] == "payload_json"), None)
+    return json.loads(part["value"]) if part else {}
 
 
 def command_payload(
@@ -268,8 +285,53 @@ def command_payload(
 
 async def dispatch(bot, payload: dict) -> Responses:
     """Deliver `payload` as the gateway does: the command tree finds the command, converts
-    the options, runs checks, the callback and the error handler; responses are recorded."""
+    the options, runs checks, the callback and the error handler (an autocomplete, type 4,
+    its autocomplete callback; a button press, type 3, the view store finds the button from
+    its custom_id, as after a restart; a form submitted, type 5, the form the bot sent);
+    responses are recorded."""
     responses = Responses(bot.get_channel(int(payload["channel_id"])))
+    with _fake_interaction_endpoints(responses):
+        if payload["type"] in (3, 5):  # as the gateway's INTERACTION_CREATE is parsed
+            before = asyncio.all_tasks()
+            bot._connection.parse_interaction_create(payload)  # and the "interaction" event
+            await asyncio.gather(*(asyncio.all_tasks() - before))
+        else:
+            await bot.tree._call(discord.Interaction(data=payload, state=bot._connection))
+    return responses
+
+
+def press_payload(bot, user, channel, custom_id: str, *, permissions=None) -> dict:
+    """The INTERACTION_CREATE payload of a press on the button `custom_id`, on a message of
+    the bot's that carries it (as Discord sends it, with the message's components)."""
+    payload = command_payload(bot, user, channel, "", [], permissions=permissions)
+    message = message_data(next(_ids), channel.id, bot.user, "")
+    button = {"type": 2, "style": 1, "label": "?", "custom_id": custom_id}
+    message["components"] = [{"type": 1, "components": [button]}]
+    payload.update(type=3, message=message, data={"custom_id": custom_id, "component_type": 2})
+    return payload
+
+
+def modal_payload(bot, user, channel, form: dict, text: str, *, permissions=None) -> dict:
+    """The payload of submitting the form `form` (as the bot sent it: a modal's data) with
+    `text` in its text input."""
+    payload = command_payload(bot, user, channel, "", [], permissions=permissions)
+    [label] = form["components"]
+    field = {"type": 4, "custom_id": label["component"]["custom_id"], "value": text}
+    components = [{"type": 18, "id": label.get("id", 1), "component": field}]
+    payload.update(type=5, data={"custom_id": form["custom_id"], "components": components})
+    return payload
+
+
+def autocomplete_payload(bot, user, channel, name: str, options: list[dict], **kwargs) -> dict:
+    """The payload of an autocomplete request: `options` with the one being typed marked
+    `"focused": True`."""
+    payload = command_payload(bot, user, channel, name, options, **kwargs)
+    payload["type"] = 4
+    return payload
+
+
+@contextmanager
+def _fake_interaction_endpoints(responses: Responses):
     with (
         patch.object(
             AsyncWebhookAdapter,
@@ -292,9 +354,7 @@ async def dispatch(bot, payload: dict) -> Responses:
             side_effect=lambda adapter, *a, **k: responses.execute_webhook(*a, **k),
         ),
     ):
-        interaction = discord.Interaction(data=payload, state=bot._connection)
-        await bot.tree._call(interaction)
-    return responses
+        yield
 
 
 def message_data(message_id: int, channel_id: int, author, content: str) -> dict:

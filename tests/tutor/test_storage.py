@@ -69,3 +69,21 @@ def test_a_store_from_before_reporters_and_ratings_by_answer_is_migrated_in_plac
     store.add_feedback("u", "q", True, question_id=5)
     assert store.has_rated("u", 5) and len(store.export_user("u")["feedback"]) == 2
     store.close()
+
+
+def test_a_store_from_before_answered_items_is_migrated_in_place(tmp_path):
+    path = tmp_path / "quantutor.sqlite3"
+    Store(path).close()
+    with sqlite3.connect(path) as db:  # the reviews table as it was before the migration
+        db.execute("ALTER TABLE reviews DROP COLUMN answered_by")
+        db.execute(
+            "INSERT INTO reviews (question, answer_json, user_id, model, quantization,"
+            " created_at) VALUES ('Is int4 lossless?', '{}', 'u', 'm', 'nf4', 1.7e9)"
+        )
+    store = Store(path)
+    assert store.get_review(1).answered_by is None  # the old row is kept
+    corrected = store.add_review("is int4 lossless", {"model": "m"}, "u")
+    store.resolve_review(corrected, "corrected", "mod", "int4 loses some accuracy.")
+    assert [r.id for r in store.close_answered(corrected)] == [1]
+    assert store.get_review(1).answered_by == corrected
+    store.close()

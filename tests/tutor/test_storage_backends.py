@@ -93,23 +93,30 @@ def test_a_members_data_is_exported_then_forgotten(store):
     store.add_feedback("42", "What is NF4?", helpful=True)
     store.save_quiz("42", "g", "lesson", {"answers": []}, result=(7, 10))
     review_id = store.add_review("What is NF4?", {"model": "m", "quantization": "nf4"}, "42", "g")
+    reported = store.add_review("What is GPTQ?", {"model": "m"}, "7", "g", reporter_id="42")
+    expected = {
+        "questions": 1,
+        "quiz_sessions": 1,
+        "quiz_results": 1,
+        "feedback": 1,
+        "reviews": 1,
+        "reports": 1,
+    }
+    assert store.user_data_counts("42") == expected
 
     exported = store.export_user("42")
     assert [q["question"] for q in exported["questions"]] == ["What is NF4?"]
     assert exported["feedback"][0]["helpful"] == 1
     assert exported["quiz_results"][0]["score"] == 7
     assert exported["reviews"][0]["id"] == review_id
+    assert [(r["id"], r["question"]) for r in exported["reports"]] == [(reported, "What is GPTQ?")]
 
-    counts = store.forget_user("42")
-    assert counts == {
-        "questions": 1,
-        "quiz_sessions": 1,
-        "quiz_results": 1,
-        "feedback": 1,
-        "reviews": 1,
-    }
+    assert store.forget_user("42") == expected
     assert not any(store.export_user("42").values())
+    assert not any(store.user_data_counts("42").values())
     assert store.get_review(review_id).user_id == "forgotten"
+    assert store.get_review(reported).reporter_id == "forgotten"
+    assert store.get_review(reported).user_id == "7"  # the asker is someone else
     assert [q["question"] for q in store.export_user("7")["questions"]] == [
         "Someone else's question"
     ]
@@ -126,3 +133,28 @@ def test_an_unreachable_postgres_is_a_clear_error_without_the_password():
     with pytest.raises(StorageError, match="QUANTUTOR_DATABASE_URL: cannot use 127.0.0.1:9/") as e:
         Store.from_settings(load_settings(database_url=url))
     assert "hunter2" not in str(e.value)
+
+
+def test_a_correction_closes_the_servers_pending_items_asking_the_same_question(store):
+    corrected = store.add_review("Is int4 lossless?", {"model": "m"}, "1", "g")
+    same = store.add_review("is INT4  lossless", {"model": "m"}, "2", "g")
+    other = store.add_review("Is int8 lossless?", {"model": "m"}, "3", "g")
+    elsewhere = store.add_review("Is int4 lossless?", {"model": "m"}, "4", "h")
+    decided = store.add_review("Is int4 lossless!", {"model": "m"}, "5", "g")
+    store.resolve_review(decided, "rejected", "mod")
+    assert store.close_answered(corrected) == []  # not corrected yet
+    store.resolve_review(corrected, "corrected", "mod", "int4 loses some accuracy.")
+
+    [closed] = store.close_answered(corrected)
+    assert closed.id == same and closed.status == "answered" and closed.answered_by == corrected
+    assert (closed.moderator, closed.correction) == ("mod", "int4 loses some accuracy.")
+    assert [r.id for r in store.answered_by(corrected)] == [same]
+    assert store.get_review(other).status == "pending"
+    assert store.get_review(elsewhere).status == "pending"
+    assert store.get_review(decided).status == "rejected"
+    assert [r.id for r in store.corrections()] == [corrected]  # one source, not two
+    with pytest.raises(ReviewError, match="already answered by mod"):
+        store.resolve_review(same, "approved", "other")
+    with pytest.raises(ReviewError, match="Unknown review decision"):
+        store.resolve_review(other, "answered", "mod")
+    assert store.close_answered(corrected) == []  # nothing left to close

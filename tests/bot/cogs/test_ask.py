@@ -575,3 +575,79 @@ async def test_a_shutdown_mid_answer_leaves_no_drafting_message(
     late = from_learner(bot, "classmate")  # a question arriving while the bot closes
     await cog.ask.callback(cog, late, question="What is NF4?")
     assert private_reply(late) == render.RESTARTING
+
+
+# -- autocomplete, through discord.py's dispatch -------------------------------------------
+
+
+async def test_explain_suggests_the_knowledge_bases_topics_as_a_member_types(bot):
+    from tests.helpers.discord_fakes import autocomplete_payload, dispatch
+
+    def typed(text):
+        option = {"type": 3, "name": "topic", "value": text, "focused": True}
+        return autocomplete_payload(
+            bot, member_named("learner"), channel_named("general"), "explain", [option]
+        )
+
+    [response] = (await dispatch(bot, typed("gpt"))).calls
+    assert response["type"] == 8  # APPLICATION_COMMAND_AUTOCOMPLETE_RESULT
+    names = [choice["name"] for choice in response["data"]["choices"]]
+    assert names[0] == "GPTQ" and all("gpt" in name.casefold() for name in names)
+    assert all(c["name"] == c["value"] for c in response["data"]["choices"])
+
+    [response] = (await dispatch(bot, typed(""))).calls
+    first = [choice["name"] for choice in response["data"]["choices"]]
+    assert len(first) == 25 and first[:3] == ["Number formats", "fp32", "fp16"]
+
+    [response] = (await dispatch(bot, typed("zzz no such topic"))).calls
+    assert response["data"]["choices"] == []  # nothing matches: the free text still goes
+
+
+def test_topics_match_every_word_typed_those_starting_with_it_first():
+    from bot.cogs.ask import matching_topics
+
+    topics = ["Number formats", "NF4", "NF4 vs FP4: the data types", "QLoRA uses NF4", "x" * 101]
+    assert matching_topics(topics, "nf4") == ["NF4", "NF4 vs FP4: the data types", "QLoRA uses NF4"]
+    assert matching_topics(topics, "fp4 NF4") == ["NF4 vs FP4: the data types"]
+    assert matching_topics(topics, "x") == []  # too long for a choice
+
+
+async def test_nextsteps_can_be_reported_and_the_moderators_see_the_steps(bot, fake_service):
+    from tests.helpers.discord_fakes import command_payload, dispatch, press_payload
+
+    learner, general = member_named("learner"), channel_named("general")
+    option = {"type": 3, "name": "detail", "value": STEPS_DETAIL}
+    steps = await dispatch(bot, command_payload(bot, learner, general, "nextsteps", [option]))
+    final = steps.edits[-1]
+    assert "**Two possible next steps**" in final["content"]
+    [button] = [b for row in final["components"] for b in row["components"]]
+    assert button["custom_id"].startswith("answer:report:") and button["label"].startswith("Report")
+    logged = fake_service.store.logged_question(int(button["custom_id"].rsplit(":", 1)[1]))
+    assert logged.question == STEPS_DETAIL and logged.answer["kind"] == "steps"
+
+    reporter = member_named("classmate")
+    reported = await dispatch(bot, press_payload(bot, reporter, general, button["custom_id"]))
+    assert "the moderators have been sent this answer" in reported.followups[-1]["content"]
+    post = dpytest.get_message()
+    assert post.channel == channel_named("moderators")
+    assert f"next steps reported by <@{reporter.id}>" in post.content
+    assert "Two possible next steps" in post.embeds[0].description
+    assert post.embeds[0].description.count("Might be wrong because") == 2
+    assert post.embeds[0].fields[0].name == "Sources"
+    review_id = int(post.content.split("#", 1)[1].split("*", 1)[0])
+    fake_service.store.resolve_review(review_id, "rejected", "cleanup")  # off the shared queue
+
+
+async def test_steps_that_cannot_be_stored_are_still_given_without_the_report_button(
+    bot, monkeypatch, caplog
+):
+    async def broken(*args):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(bot.service, "record_steps", broken)
+    interaction = interaction_for(bot, member_named("learner"), channel_named("general"))
+    with caplog.at_level(logging.ERROR):
+        await ask_cog(bot).nextsteps.callback(ask_cog(bot), interaction, detail=STEPS_DETAIL)
+    assert "**Two possible next steps**" in "\n".join(texts(interaction))
+    assert "view" not in final_call(interaction).kwargs
+    assert "were not stored" in caplog.text

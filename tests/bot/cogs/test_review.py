@@ -302,13 +302,203 @@ async def test_review_list_groups_items_by_question_with_contradicted_and_report
         store.add_review(q, plain.to_dict(), "2", guild) for q in ("what is INT8 ", "What is int8")
     ]
     contradicted = store.add_review("Is NF4 lossless?", wrong.to_dict(), "3", guild)
-    reported = store.add_review("What is GPTQ?", plain.to_dict(), "4", guild, reporter_id="5")
+    gptq = Answer(
+        "What is GPTQ?", sentences=[Sentence("GPTQ needs no data.", "uncertain", 0.4, [])]
+    )
+    reported = store.add_review("What is GPTQ?", gptq.to_dict(), "4", guild, reporter_id="5")
     listing = in_moderators(bot)
     await bot.get_cog("Review").review_list.callback(bot.get_cog("Review"), listing)
     lines = private_reply(listing).splitlines()
-    assert lines[0].startswith("**5 pending** on **3 questions**")
+    assert lines[0].startswith("**5 pending** in **3 groups**")
     assert lines[1].startswith(f"**#{contradicted}** · ❌ contradicts the sources")
     assert lines[2].startswith(f"**#{reported}** · 🚩 reported")
     assert lines[3].startswith(f"**#{older}** (+2 more: #{same[0]}, #{same[1]})")
     for review_id in (older, *same, contradicted, reported):  # off the shared queue
         store.resolve_review(review_id, "rejected", "cleanup")
+
+
+async def test_review_show_suggests_pending_ids_here_to_moderators_only(bot, fake_service):
+    from tests.helpers.discord_fakes import autocomplete_payload, dispatch
+
+    store, guild = fake_service.store, str(channel_named("general").guild.id)
+    for left in store.list_reviews("pending", 1000, guild):  # other tests' items
+        store.resolve_review(left.id, "rejected", "cleanup")
+    plain = Answer("What is int8?", sentences=[Sentence("int8 is 8 bits.", "uncertain", 0.4, [])])
+    first = store.add_review("What is int8?", plain.to_dict(), "1", guild)
+    gptq = Answer("GPTQ?", sentences=[Sentence("GPTQ needs no data.", "uncertain", 0.4, [])])
+    reported = store.add_review(
+        "What is  GPTQ?\n" + "x" * 200, gptq.to_dict(), "2", guild, "", "", "5"
+    )
+    elsewhere = store.add_review("What is int8?", plain.to_dict(), "1", "42")
+
+    def typed(text, user="moderator", permissions=MODERATOR):
+        option = {"type": 4, "name": "id", "value": text, "focused": True}
+        return autocomplete_payload(
+            bot,
+            member_named(user),
+            channel_named("moderators"),
+            "review",
+            [{"type": 1, "name": "show", "options": [option]}],
+            permissions=permissions,
+        )
+
+    [response] = (await dispatch(bot, typed(""))).calls
+    choices = response["data"]["choices"]
+    assert [c["value"] for c in choices] == [reported, first]  # reported first
+    assert choices[0]["name"].startswith(f"#{reported} · 🚩 What is GPTQ? x")
+    assert all(len(c["name"]) <= 100 for c in choices)
+    assert elsewhere not in [c["value"] for c in choices]
+
+    [response] = (await dispatch(bot, typed(str(first)))).calls
+    assert [c["value"] for c in response["data"]["choices"]] == [first]
+    [response] = (await dispatch(bot, typed("gptq"))).calls
+    assert [c["value"] for c in response["data"]["choices"]] == [reported]
+
+    learner = typed("", user="learner", permissions=discord.Permissions.none())
+    [response] = (await dispatch(bot, learner)).calls
+    assert response["data"]["choices"] == []  # the labels quote questions: moderators only
+    for review_id in (first, reported, elsewhere):  # off the shared queue
+        store.resolve_review(review_id, "rejected", "cleanup")
+
+
+async def test_review_list_also_groups_different_questions_flagging_the_same_sentence(
+    bot, fake_service
+):
+    store, guild = fake_service.store, str(channel_named("general").guild.id)
+    for left in store.list_reviews("pending", 1000, guild):  # other tests' items
+        store.resolve_review(left.id, "rejected", "cleanup")
+
+    def flagging(question, *sentences):
+        answer = Answer(question, sentences=[Sentence(t, "uncertain", 0.4, []) for t in sentences])
+        return store.add_review(question, answer.to_dict(), "1", guild)
+
+    first = flagging("What is NF4?", "NF4 never loses any accuracy.")
+    second = flagging("Is QLoRA lossless?", "It depends.", "nf4 never loses any  accuracy")
+    third = flagging("What does double quantization do?", "It depends.")  # too short to join
+    listing = in_moderators(bot)
+    await bot.get_cog("Review").review_list.callback(bot.get_cog("Review"), listing)
+    lines = private_reply(listing).splitlines()
+    assert lines[0].startswith("**3 pending** in **2 groups**")
+    assert lines[1].startswith(f"**#{first}** (+1 more: #{second})")
+    assert lines[1].endswith("· 2 questions, flagging “NF4 never loses any accuracy.”")
+    assert lines[2].startswith(f"**#{third}** ·")
+    for review_id in (first, second, third):  # off the shared queue
+        store.resolve_review(review_id, "rejected", "cleanup")
+
+
+async def test_a_correction_closes_the_pending_items_asking_the_same_question(bot, fake_service):
+    general = channel_named("general")
+    corrected = await flagged_item(fake_service, question="Is NF4 always lossless?")
+    same = await flagged_item(fake_service, question="is nf4  always LOSSLESS")
+    other = await flagged_item(fake_service, question="Is NF4 lossless for every model?")
+    elsewhere = fake_service.store.add_review("Is NF4 always lossless?", {"model": "m"}, "1", "42")
+    cog = bot.get_cog("Review")
+    assert await cog.notify(general.guild, same)
+    same_post = dpytest.get_message()  # the moderators' post of the duplicate, with buttons
+
+    opened = await click(bot, "correct", corrected)
+    modal = opened.response.send_modal.await_args.args[0]
+    submit = in_moderators(bot)
+    fill_modal(modal, submit, "NF4 is not lossless: it rounds each weight to 16 levels.")
+    with patch.object(
+        discord.Message, "edit", autospec=True, side_effect=discord.Message.edit
+    ) as edit:
+        await modal.on_submit(submit)
+
+    closed = fake_service.store.get_review(same)
+    assert (closed.status, closed.answered_by) == ("answered", corrected)
+    assert closed.correction.startswith("NF4 is not lossless")
+    assert fake_service.store.get_review(other).status == "pending"  # another question
+    assert fake_service.store.get_review(elsewhere).status == "pending"  # another server
+    told = submit.edit_original_response.await_args.kwargs["content"]
+    assert f"also closed #{same}: the same question" in told
+    [(edited, *_)] = [call.args for call in edit.await_args_list]
+    assert edited.id == same_post.id and edit.await_args.kwargs["view"] is None
+    assert (await same_post.channel.fetch_message(same_post.id)).content.startswith(
+        f"✏️ Review #{same} closed: review #{corrected}'s correction"
+    )
+    outcomes = [dpytest.get_message(), dpytest.get_message()]  # under both original answers
+    assert all(o.content.startswith("✏️ Reviewed by a moderator: corrected") for o in outcomes)
+    assert all("16 levels" in o.content for o in outcomes)
+    assert not (fake_service.corrections_dir / f"review-{same}.md").exists()  # one source
+    again = await click(bot, "approve", same)
+    assert "already answered" in private_reply(again)
+    for review_id in (other, elsewhere):  # off the shared queue
+        fake_service.store.resolve_review(review_id, "rejected", "cleanup")
+
+
+async def test_correct_pressed_after_a_restart_opens_the_form_and_its_submission_counts(
+    bot, fake_service, settings
+):
+    from tests.helpers.discord_fakes import dispatch, modal_payload, press_payload
+
+    review_id = await flagged_item(fake_service, question="Is 1-bit quantization lossless?")
+    restarted = await restart(bot, fake_service, settings)
+    moderator, channel = member_named("moderator"), channel_named("moderators")
+
+    custom_id = review_controls(review_id).children[2].custom_id  # review:correct:<id>
+    press = press_payload(restarted, moderator, channel, custom_id, permissions=MODERATOR)
+    [opened] = (await dispatch(restarted, press)).calls
+    assert opened["type"] == 9  # MODAL: the correction form
+    form = opened["data"]
+    assert form["title"] == f"Correct review #{review_id}"
+    assert form["components"][0]["component"]["type"] == 4  # a text input
+
+    text = "1-bit weights lose most of the model's quality."
+    submit = modal_payload(restarted, moderator, channel, form, text, permissions=MODERATOR)
+    responses = await dispatch(restarted, submit)
+    [deferred] = responses.calls  # taken once (by the form itself, not also as a stray one)
+    assert deferred["type"] == 6  # deferred while the correction is indexed
+    assert not responses.followups
+    assert responses.edits[-1]["content"].startswith(f"✏️ Review #{review_id} corrected by")
+    review = fake_service.store.get_review(review_id)
+    assert (review.status, review.correction) == ("corrected", text)
+    assert dpytest.get_message().content.startswith("✏️ Reviewed by a moderator: corrected")
+
+
+async def restart(bot, fake_service, settings):
+    """A new bot process on the same (fake) Discord: nothing in memory from before the
+    restart but what its setup_hook registers; Discord's events now reach it."""
+    from discord.ui.view import ViewStore
+
+    state = bot._connection
+    restarted = build_bot(fake_service, settings)
+    await restarted._async_setup_hook()  # its event loop, as login would set it
+    restarted._connection = state
+    state._view_store = ViewStore(state)
+    state._get_client, state.dispatch = (lambda: restarted), restarted.dispatch
+    await restarted.setup_hook()
+    return restarted
+
+
+async def test_a_correction_form_opened_before_a_restart_is_taken_after_it(
+    bot, fake_service, settings
+):
+    from tests.helpers.discord_fakes import dispatch, modal_payload, press_payload
+
+    review_id = await flagged_item(fake_service, question="Is ternary quantization lossless?")
+    moderator, channel = member_named("moderator"), channel_named("moderators")
+    custom_id = review_controls(review_id).children[2].custom_id  # review:correct:<id>
+    press = press_payload(bot, moderator, channel, custom_id, permissions=MODERATOR)
+    [opened] = (await dispatch(bot, press)).calls  # the form is open...
+    form = opened["data"]
+    assert form["custom_id"] == f"review:correction:{review_id}"  # stable, not random
+
+    restarted = await restart(bot, fake_service, settings)  # ...while the bot restarts
+    text = "Ternary weights lose accuracy unless the model is trained for them."
+    submit = modal_payload(restarted, moderator, channel, form, text, permissions=MODERATOR)
+    responses = await dispatch(restarted, submit)
+    [deferred] = responses.calls
+    assert deferred["type"] == 6
+    assert responses.edits[-1]["content"].startswith(f"✏️ Review #{review_id} corrected by")
+    review = fake_service.store.get_review(review_id)
+    assert (review.status, review.correction) == ("corrected", text)
+    assert dpytest.get_message().content.startswith("✏️ Reviewed by a moderator: corrected")
+
+    stranger = member_named("learner")  # a forged or stale form from a non-moderator
+    other = await flagged_item(fake_service, question="Is binary quantization lossless?")
+    form = {**form, "custom_id": f"review:correction:{other}"}
+    forged = modal_payload(restarted, stranger, channel, form, "anything")
+    assert "Only moderators" in (await dispatch(restarted, forged)).messages[-1]["content"]
+    assert fake_service.store.get_review(other).status == "pending"
+    fake_service.store.resolve_review(other, "rejected", "cleanup")  # off the shared queue
