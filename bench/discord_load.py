@@ -42,6 +42,8 @@ from tutor.settings import load_settings  # noqa: E402
 
 LAG_TARGET_MS = 100
 SERVED_MODEL = "SmolLM2-135M-Instruct"
+# The server shares this machine with the bot: one core stays free for the bot's event loop.
+SERVER_THREADS = max(1, (os.cpu_count() or 2) - 1)
 FIRST_EDIT_TARGET_S = 2.0
 
 
@@ -216,14 +218,14 @@ def run(args, served: dict) -> int:
 
 @contextlib.contextmanager
 def llama_server(port: int = 8089):
-    """llama.cpp's OpenAI-compatible server on the packaged GGUF, all cores, one request
+    """llama.cpp's OpenAI-compatible server on the packaged GGUF, all cores but one, one request
     drafted at a time (llama-cpp-python's server has no parallel slots); yields the
     settings that point the tutor at it."""
     from tutor.runtime.packaged import packaged_gguf
 
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_gguf())]
     command += ["--model_alias", SERVED_MODEL, "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--interrupt_requests", "False", "--n_threads", str(os.cpu_count())]
+    command += ["--interrupt_requests", "False", "--n_threads", str(SERVER_THREADS)]
     log = tempfile.TemporaryFile()
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
