@@ -33,6 +33,8 @@ SYSTEM_PROMPTS = {
     ),
 }
 
+# "The NF4 details are covered in qlora-nf4-double-quant.md.": a pointer, not an answer.
+_POINTS_ELSEWHERE = re.compile(r"\b[\w-]+\.md\b")
 _ASKS_FOR_FIGURE = re.compile(
     r"how (many|much|big|fast|large)|perplexity|score|ratio|drop|percent|%|\bgb\b|memory|"
     r"bits? per|figure|number|size|speed|accuracy|find|result",
@@ -125,7 +127,7 @@ def lead_sentences(
     for n, hit in enumerate(hits, start=1):
         texts, vectors = verifier.chunk_sentences(hit.chunk)
         for text, vector in zip(texts, vectors):
-            if len(text) > 25:
+            if len(text) > 25 and not _POINTS_ELSEWHERE.search(text):
                 candidates.append((n, text))
                 rows.append(vector)
                 below_best.append(best - hit.score)

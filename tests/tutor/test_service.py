@@ -221,3 +221,10 @@ async def test_a_source_beyond_the_prompts_is_listed_only_when_the_lead_cites_it
     top_k = fake_service.settings.top_k
     assert all(ref.n <= top_k or ref.n in cited for ref in answer.sources)
     assert cited <= {ref.n for ref in answer.sources}
+
+
+async def test_the_opening_answers_rather_than_pointing_to_another_document(fake_service):
+    # The NF4 document ends "The NF4 details are covered in qlora-nf4-double-quant.md."
+    answer = await fake_service.ask("What is NF4?")
+    assert answer.from_sources
+    assert not any(".md" in s.text for s in answer.from_sources)
