@@ -96,7 +96,12 @@ _ABSOLUTES = {
     **dict.fromkeys(["completely", "entirely", "totally", "perfectly", "perfect"], "completely"),
     "impossible": "impossible",
     "each": "all",  # backs "every" in evidence, but claims say "each" without sweeping
+    "only": "only",  # when it excludes ("only runs on AMD"), not as emphasis ("only 1.7%")
 }
+_EXCLUSIVE = re.compile(
+    r"\bonly (?:runs?|works?|supports?|exists?|applies|available)\b"
+    r"|\b(?:runs?|works?|supports?|available) only\b"
+)
 _BACKING_ONLY = frozenset({"each"})
 # word -> (axis, sign): a claim and its evidence that move one axis opposite ways disagree
 _DIRECTIONS = {
@@ -146,8 +151,10 @@ _DIRECTIONS = {
     "doubles": ("factor", 1),
     "halves": ("factor", -1),
 }
+# Words with a side each way: who beats whom, and what moves into what ("SmoothQuant
+# moves the activation outliers into the weights" is not its reverse).
 _PIVOTS = frozenset(
-    "than beat beats outperformed outperforms exceeded exceeds surpassed surpasses".split()
+    "than beat beats outperformed outperforms exceeded exceeds surpassed surpasses into".split()
 )
 _REPORTED = re.compile(r"\bclaims? that\b|\bmisconception|\boverbroad\b")
 _LOSSLESS = re.compile(
@@ -430,8 +437,11 @@ def profile(text: str, clauses: bool = True) -> Profile:
         directions={axis: signs.pop() for axis, signs in directions.items() if len(signs) == 1},
         # "not always" hedges: it neither negates nor backs an "always"
         absolutes=frozenset(
-            w for w in split_words(_NOT_NEGATING.sub(" ", normal)) if w in _ABSOLUTES
-        ),
+            w
+            for w in split_words(_NOT_NEGATING.sub(" ", normal))
+            if w in _ABSOLUTES and w != "only"
+        )
+        | ({"only"} if _EXCLUSIVE.search(normal) else set()),
         reported=bool(_REPORTED.search(normal)),
         before_pivot=before,
         after_pivot=after,

@@ -352,3 +352,27 @@ def test_each_half_of_a_contrast_needs_its_own_backing(verifier, chunks):
     )
     verdict = verifier.check([sentence], evidence, "where is the cliff?")[0]
     assert verdict.status == "uncertain" and "easy tasks fall off the cliff" in verdict.reason
+
+
+def test_an_exclusive_only_the_sources_do_not_state_is_overbroad(rules):
+    verdict, _ = rules.check_claim("bitsandbytes only works on AMD GPUs.")
+    assert verdict.status == "overbroad" and "“only”" in verdict.reason
+
+
+def test_only_as_emphasis_is_not_an_absolute(rules):
+    verdict, _ = rules.check_claim("Q8_0 LLaMA-3-8B had a KL divergence of only 0.0014 from F16.")
+    assert verdict.status == "supported", verdict.reason
+
+
+def test_what_moves_into_what_cannot_be_reversed(rules, chunks):
+    evidence = [c for c in chunks if c.doc_id == "smoothquant.md"]
+    faithful, reversed_ = rules.check(
+        [
+            "SmoothQuant migrates the activation outliers into the weights.",
+            "SmoothQuant migrates the weight outliers into the activations.",
+        ],
+        evidence,
+        "how does smoothquant handle outliers?",
+    )
+    assert faithful.status == "supported", faithful.reason
+    assert reversed_.status == "contradicted", reversed_.reason
