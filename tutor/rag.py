@@ -9,7 +9,7 @@ from knowledge.index import Hit
 from knowledge.terms import search_terms
 from tutor.answer import Sentence, SourceRef
 from tutor.text import split_sentences
-from tutor.verify import Verifier
+from tutor.verify import Verdict, Verifier
 
 LEAD_SENTENCES = 4
 LEAD_POOL_CHUNKS = 4  # the lead reads one chunk more than the prompt: answers often sit just below
@@ -87,10 +87,22 @@ def premises_of(question: str) -> list[str]:
     return found
 
 
-def premise_correction(premise: str, reason: str, evidence: int | None) -> Sentence:
-    """The sentence that opens an answer whose question assumes what the sources deny."""
+# How an answer opens when its question assumes what the sources deny, or overstate.
+_PREMISE_VERDICTS = {
+    "contradicted": "the sources disagree",
+    "overbroad": "the sources do not go that far",
+}
+
+
+def premise_correction(premise: str, verdict: Verdict) -> Sentence | None:
+    """The sentence that opens an answer whose question assumes what the sources deny or
+    do not go as far as; None when the sources do neither."""
+    if verdict.status not in _PREMISE_VERDICTS:
+        return None
     assumed = premise[0].lower() + premise[1:-1]
-    text = f"The question assumes that {assumed}, but the sources disagree: {reason}"
+    text = f"The question assumes that {assumed}, but {_PREMISE_VERDICTS[verdict.status]}: "
+    text += verdict.reason
+    evidence = verdict.evidence
     return Sentence(
         text, "supported", 1.0, [] if evidence is None else [evidence + 1], origin="source"
     )

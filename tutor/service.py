@@ -259,16 +259,14 @@ class TutorService:
             raise
 
     def _premise_checked(self, question: str, hits) -> list[Sentence]:
-        """When the sources contradict what the question assumes, the answer says so first."""
+        """When the sources contradict or do not go as far as what the question assumes, the
+        answer says so first."""
         premises = rag.premises_of(question)
         if not premises:
             return []
         verdicts = self.verifier.check(premises, [hit.chunk for hit in hits])
-        return [
-            rag.premise_correction(premise, verdict.reason, verdict.evidence)
-            for premise, verdict in zip(premises, verdicts, strict=True)
-            if verdict.status == "contradicted"
-        ][:1]
+        corrections = map(rag.premise_correction, premises, verdicts)
+        return [correction for correction in corrections if correction is not None][:1]
 
     def _verified_draft(
         self, question: str, draft: str, hits, lead: list[Sentence]

@@ -228,3 +228,10 @@ async def test_the_opening_answers_rather_than_pointing_to_another_document(fake
     answer = await fake_service.ask("What is NF4?")
     assert answer.from_sources
     assert not any(".md" in s.text for s in answer.from_sources)
+
+
+async def test_a_premise_the_sources_do_not_go_as_far_as_is_answered_first(fake_service):
+    answer = await fake_service.ask("bitsandbytes only runs on AMD GPUs, right?")
+    opening = answer.sentences[0].text
+    assert opening.startswith("The question assumes that bitsandbytes only runs on AMD GPUs")
+    assert "the sources do not go that far" in opening
