@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import discord  # noqa: E402
-import httpx  # noqa: E402
 
 from bot import render  # noqa: E402
 from bot.main import build_bot  # noqa: E402
@@ -41,7 +39,6 @@ from tutor.logs import configure_logging  # noqa: E402
 from tutor.settings import load_settings  # noqa: E402
 
 LAG_TARGET_MS = 100
-SERVED_MODEL = "SmolLM2-135M-Instruct"
 # The server shares this machine with the bot: one core stays free for the bot's event loop.
 SERVER_THREADS = max(1, (os.cpu_count() or 2) - 1)
 FIRST_EDIT_TARGET_S = 2.0
@@ -217,32 +214,15 @@ def run(args, served: dict) -> int:
 
 
 @contextlib.contextmanager
-def llama_server(port: int = 8089):
-    """llama.cpp's OpenAI-compatible server on the packaged GGUF, all cores but one, one request
-    drafted at a time (llama-cpp-python's server has no parallel slots); yields the
+def llama_server():
+    """llama.cpp's OpenAI-compatible server on the packaged GGUF, all cores but one, one
+    request drafted at a time (llama-cpp-python's server has no parallel slots); yields the
     settings that point the tutor at it."""
-    from tutor.runtime.packaged import packaged_gguf
+    from tutor.runtime.packaged import PACKAGED_NAME, served_packaged_gguf
 
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_gguf())]
-    command += ["--model_alias", SERVED_MODEL, "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--interrupt_requests", "False", "--n_threads", str(SERVER_THREADS)]
-    log = tempfile.TemporaryFile()
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        for _ in range(120):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/models", timeout=1).is_success:
-                    break
-            if server.poll() is not None:
-                log.seek(0)
-                raise SystemExit(f"llama_cpp.server exited: {log.read().decode()[-2000:]}")
-            time.sleep(1)
-        yield {"runtime": "server", "server_url": url, "server_model": SERVED_MODEL}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+    options = {"model_alias": PACKAGED_NAME, "n_threads": SERVER_THREADS}
+    with served_packaged_gguf(**options, interrupt_requests=False) as url:
+        yield {"runtime": "server", "server_url": url, "server_model": PACKAGED_NAME}
 
 
 if __name__ == "__main__":

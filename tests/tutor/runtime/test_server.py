@@ -4,17 +4,11 @@ packaged GGUF on 127.0.0.1: answers, streaming, cancellation and each failure a 
 meet. Skipped, with that reason, only where the extra is not installed.
 """
 
-import contextlib
 import importlib.util
 import json
 import logging
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -24,7 +18,7 @@ from tutor.lab.chart import draw_chart
 from tutor.lab.report import SERVER, LabSetup
 from tutor.runtime import load_configured
 from tutor.runtime.base import GenerationCancelled, GenerationRequest, GenerationTimeout
-from tutor.runtime.packaged import packaged_gguf
+from tutor.runtime.packaged import free_port, served_packaged_gguf
 from tutor.runtime.worker import ModelWorker
 from tutor.settings import load_settings
 from tutor.text import complete_sentences
@@ -40,46 +34,12 @@ ALIAS = "smollm2"
 QUESTION = [{"role": "user", "content": "What is int8 quantization? Answer in two sentences."}]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
 def llama_server(interrupt_requests: bool = False):
-    """llama.cpp's server on the packaged GGUF, on a free loopback port, until the block ends:
-    yields its /v1 base. Requests wait their turn unless `interrupt_requests` (the server's
-    default: a new request ends the draft in progress)."""
-    port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_gguf())]
-    options = {"model_alias": ALIAS, "api_key": KEY, "host": "127.0.0.1", "port": port}
-    options |= {"n_threads": 1, "n_ctx": 2048, "interrupt_requests": interrupt_requests}
-    for name, value in options.items():
-        command += [f"--{name}", str(value)]
-    log = tempfile.TemporaryFile()  # not a pipe: its start-up output would fill one and block it
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        _wait_until_up(process, url, log)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
-
-
-def _wait_until_up(process: subprocess.Popen, url: str, log) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"llama_cpp.server exited: {log.read().decode()[-2000:]}")
-        with contextlib.suppress(httpx.TransportError):
-            httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {KEY}"}, timeout=2)
-            return
-        time.sleep(0.2)
-    pytest.fail("llama_cpp.server did not start within 120 s")
+    """llama.cpp's server on the packaged GGUF until the block ends: yields its /v1 base.
+    Requests wait their turn unless `interrupt_requests` (the server's default: a new
+    request ends the draft in progress)."""
+    options = {"model_alias": ALIAS, "api_key": KEY, "n_threads": 1, "n_ctx": 2048}
+    return served_packaged_gguf(**options, interrupt_requests=interrupt_requests)
 
 
 @pytest.fixture(scope="session")
