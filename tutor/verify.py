@@ -379,8 +379,8 @@ def _negation_count(sentence: Profile, other: Profile) -> int:
     return sum(bool(scope & other.terms) for scope in sentence.negations)
 
 
-_CLAUSE_BREAK = re.compile(r"[;:]|, (?:and|so|which)\b|\b(?:but|while|whereas)\b")
 _CONTRAST = re.compile(r"\b(?:but|while|whereas)\b")  # halves that can each oppose a source
+_CLAUSE_BREAK = re.compile(rf"[;:]|, (?:and|so|which)\b|{_CONTRAST.pattern}")
 
 
 def _pivot_sides(text: str) -> tuple[frozenset[str], frozenset[str]]:
@@ -542,11 +542,13 @@ _QUOTED = re.compile(r"[\"“”]([^\"“”]{3,})[\"“”]")
 
 def _misquoted(text: str, pool: list["_Sentence"]) -> str:
     """The first words the claim puts in quotation marks that no evidence sentence has, or ""."""
-    for quoted in _QUOTED.findall(text):
+    quotes = _QUOTED.findall(text)
+    if not quotes:
+        return ""
+    said = [" ".join(split_words(_normalize(s.profile.text))) for s in pool]
+    for quoted in quotes:
         words = " ".join(split_words(_normalize(quoted)))
-        if words and not any(
-            words in " ".join(split_words(_normalize(s.profile.text))) for s in pool
-        ):
+        if words and not any(words in sentence for sentence in said):
             return quoted.strip()
     return ""
 
