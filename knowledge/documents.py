@@ -18,6 +18,7 @@ from knowledge.errors import SourceError
 log = logging.getLogger(__name__)
 
 PACKAGED_SOURCES = Path(__file__).parent / "sources"
+TOPIC_MAP = Path(__file__).parent / "topics.yaml"  # each topic: id, title, documents
 REQUIRED_FIELDS = ("title", "source", "url", "license")
 MAX_CHUNK_CHARS = 900
 
@@ -193,3 +194,8 @@ def _merge_short(paragraphs: list[str], min_chars: int = 120) -> list[str]:
         else:
             merged.append(carry)
     return merged
+
+
+def load_topics() -> list[dict]:
+    """The topic map's topics (knowledge/topics.yaml), as written: id, title, documents."""
+    return yaml.safe_load(TOPIC_MAP.read_text(encoding="utf-8"))["topics"]

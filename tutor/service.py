@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from knowledge.documents import PACKAGED_SOURCES
+from knowledge.documents import load_topics
 from knowledge.index import KnowledgeIndex
 from quiz.engine import QuestionView
 from tutor import memory, rag
@@ -47,7 +47,6 @@ from tutor.verify import Verifier
 
 log = logging.getLogger(__name__)
 
-TOPIC_MAP = PACKAGED_SOURCES.parent / "topics.yaml"
 STEPS_MAX_NEW_TOKENS = 120  # two steps and two risks need more room than an answer
 
 
@@ -350,9 +349,8 @@ class TutorService:
         (knowledge/topics.yaml: each title's head, then the terms it lists), then the
         documents' titles (curated and the host's own; not moderators' corrections)."""
         if self._topics is None:
-            topics = yaml.safe_load(TOPIC_MAP.read_text(encoding="utf-8"))["topics"]
             names = []
-            for topic in topics:
+            for topic in load_topics():
                 head, _, terms = topic["title"].partition(": ")
                 names += [head, *(t.strip() for t in terms.split(",") if t.strip())]
             names += sorted({c.title for c in self.index.chunks if c.trusted != "moderator"})

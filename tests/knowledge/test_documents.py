@@ -1,15 +1,13 @@
 import pytest
-import yaml
 
 from knowledge.documents import (
     PACKAGED_SOURCES,
     chunk_document,
     load_documents,
+    load_topics,
     parse_document,
 )
 from knowledge.errors import SourceError
-
-TOPIC_MAP = PACKAGED_SOURCES.parent / "topics.yaml"
 
 
 def test_every_packaged_source_has_valid_front_matter_and_a_source():
@@ -25,7 +23,7 @@ def test_every_packaged_source_has_valid_front_matter_and_a_source():
 
 
 def test_the_topic_map_and_the_documents_agree():
-    topics = yaml.safe_load(TOPIC_MAP.read_text())["topics"]
+    topics = load_topics()
     mapped = {name: t["id"] for t in topics for name in t["documents"]}
     assert sum(len(t["documents"]) for t in topics) == len(mapped), "a document in two topics"
     documents, _ = load_documents([(PACKAGED_SOURCES, "curated")])

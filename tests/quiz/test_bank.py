@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from knowledge.documents import load_topics
 from quiz.bank import BankError, ChoiceQuestion, FreeTextQuestion, list_banks, load_bank
 
 SOURCES_DIR = Path(__file__).parents[2] / "knowledge" / "sources"
@@ -169,7 +170,7 @@ def test_lesson_q10_adds_three_good_uses_to_the_lessons_option():
 def test_deep_dive_covers_the_knowledge_base_topics():
     bank = load_bank("deep_dive")
     assert len(bank.questions) >= 60
-    topics = yaml.safe_load((SOURCES_DIR.parent / "topics.yaml").read_text())["topics"]
+    topics = load_topics()
     topic_of = {doc: t["id"] for t in topics for doc in t["documents"]}
     covered = {topic_of[s] for q in bank.questions for s in q.sources}
     assert len(covered) >= 15, f"the deep dive covers only {sorted(covered)}"
