@@ -32,28 +32,34 @@ def start_service(settings: Settings):
 
 
 def cmd_ask(args, settings: Settings) -> int:
+    questions = _lines(sys.stdin) if args.question == "-" else [args.question]
     service = start_service(settings)
     try:
-        if args.json:
-            questions = _lines(sys.stdin) if args.question == "-" else [args.question]
-            asyncio.run(_ask_json(service, questions))
-        else:
-            from terminal.console import for_terminal
-
-            answer = asyncio.run(service.ask(args.question))
-            print(for_terminal(answer.render(), sys.stdout))
+        return asyncio.run(_ask_all(service, questions, args.json))
     finally:
         service.close()
-    return 0
 
 
-async def _ask_json(service, questions: Iterable[str]) -> None:
+async def _ask_all(service, questions: Iterable[str], as_json: bool) -> int:
+    """Answer each question in turn; one that is refused says why and the rest still run.
+    As text, a refusal goes to stderr and sets the exit status; as JSON it is a record."""
+    from terminal.console import for_terminal
+
+    status = 0
     for question in questions:
         try:
-            record = (await service.ask(question)).to_dict()
+            answer = await service.ask(question)
         except GuardError as error:
-            record = {"question": question, "error": str(error)}
-        print(json.dumps(record, ensure_ascii=False), flush=True)
+            if not as_json:
+                print(f"quantutor: {error}", file=sys.stderr)
+                status = 2
+                continue
+            shown = json.dumps({"question": question, "error": str(error)}, ensure_ascii=False)
+        else:
+            record = json.dumps(answer.to_dict(), ensure_ascii=False)
+            shown = record if as_json else for_terminal(answer.render(), sys.stdout)
+        print(shown, flush=True)
+    return status
 
 
 def cmd_explain(args, settings: Settings) -> int:
