@@ -40,10 +40,17 @@ def trainable(name: str, layers: int) -> bool:
 def load_base():
     """A fresh cross-encoder on the shipped embedding model: a new, untrained head."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
     path = str(base_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    # The new head is meant to be missing from the checkpoint: not a warning for the user.
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    finally:
+        transformers_logging.set_verbosity(verbosity)
     return model, tokenizer
 
 
