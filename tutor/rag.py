@@ -101,11 +101,11 @@ def premise_correction(premise: str, verdict: Verdict) -> Sentence | None:
         return None
     assumed = premise[0].lower() + premise[1:-1]
     text = f"The question assumes that {assumed}, but {_PREMISE_VERDICTS[verdict.status]}: "
-    text += verdict.reason
     evidence = verdict.evidence
-    return Sentence(
-        text, "supported", 1.0, [] if evidence is None else [evidence + 1], origin="source"
-    )
+    citations = [] if evidence is None else [evidence + 1]
+    # The reason ends with its citation ("… [2]"); the sentence shows it once, as its own.
+    text += verdict.reason.removesuffix(f" [{evidence + 1}]" if citations else "")
+    return Sentence(text, "supported", 1.0, citations, origin="source")
 
 
 def number_sources(hits: list[Hit]) -> list[SourceRef]:

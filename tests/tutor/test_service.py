@@ -1,6 +1,7 @@
 """Answers through the real service: real index, real model, real store; and the store
 kept off the event loop (real index and store, the fake model)."""
 
+import re
 import threading
 
 import pytest
@@ -202,6 +203,7 @@ async def test_a_false_premise_is_answered_first(fake_service, question, assumed
     opening = answer.sentences[0]
     assert opening.text.lower().startswith(f"the question assumes that {assumed}")
     assert "the sources disagree" in opening.text and opening.citations
+    assert not re.search(r"\[\d+\]\W*$", opening.text)  # the citation is shown once, by render
 
 
 async def test_a_true_premise_gets_no_correction(fake_service):
