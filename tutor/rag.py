@@ -11,12 +11,13 @@ from tutor.answer import Sentence, SourceRef
 from tutor.text import split_sentences
 from tutor.verify import Verdict, Verifier
 
-LEAD_SENTENCES = 4
+LEAD_SENTENCES = 5
 LEAD_POOL_CHUNKS = 4  # the lead reads one chunk more than the prompt: answers often sit just below
 LEAD_MIN_SCORE = 0.35  # below this a source sentence does not answer the question
 HIT_WEIGHT = 0.6  # a sentence of a chunk far below the best one rarely answers the question
 TERM_WEIGHT = 0.3  # exact terms shared with the question ("Q4_K_M", "Japanese", "AWQ")
 FIGURE_WEIGHT = 0.1  # a question after a quantity is best answered by a sentence with one
+REPEAT_WEIGHT = 0.3  # a sentence that restates one already chosen adds little: make room
 PROMPT_CHUNK_CHARS = 500  # keeps the prompt, and so the prefill, short
 PROMPT_SCORE_MARGIN = 0.15  # a hit further below the best one stays out of the prompt
 
@@ -130,6 +131,8 @@ def lead_sentences(
     A sentence scores by its own meaning and terms, less how far its chunk ranks below
     the best one: a sentence alone misses the heading and context that made its chunk
     match ("Human raters saw a drop of 16.0%" under "Japanese: -1.7% versus -16.0%").
+    Each sentence picked lowers the rank of those that restate it, so the opening's
+    sentences say different things.
     The quote shown for a source becomes the sentence taken from it, so the learner
     sees exactly which line backs each citation. The sentences' embeddings are the
     verifier's, made once at start.
@@ -156,17 +159,29 @@ def lead_sentences(
         for m, (_, text) in zip(meaning, candidates)
     ]
     ranked = [score - HIT_WEIGHT * gap for score, gap in zip(scores, below_best)]
-    chosen = []
-    for i in np.argsort(ranked, kind="stable")[::-1]:
-        n, text = candidates[i]
-        if len(chosen) == LEAD_SENTENCES:
-            break
-        if scores[i] < LEAD_MIN_SCORE:
-            continue
-        chosen.append(Sentence(text, "supported", round(float(scores[i]), 3), [n], origin="source"))
+    remaining = [i for i in range(len(candidates)) if scores[i] >= LEAD_MIN_SCORE]
+    picked: list[int] = []
+    while remaining and len(picked) < LEAD_SENTENCES:
+        novel = [ranked[i] - REPEAT_WEIGHT * _repeats(i, picked, vectors) for i in remaining]
+        picked.append(remaining.pop(int(np.argmax(novel))))
+    chosen = [
+        Sentence(
+            candidates[i][1],
+            "supported",
+            round(float(scores[i]), 3),
+            [candidates[i][0]],
+            origin="source",
+        )
+        for i in picked
+    ]
     for sentence in reversed(chosen):  # the best sentence of each source is its quote
         sources[sentence.citations[0] - 1].quote = sentence.text
     return chosen
+
+
+def _repeats(i: int, picked: list[int], vectors: np.ndarray) -> float:
+    """How closely candidate i restates the closest sentence already picked (cosine)."""
+    return float(max(vectors[picked] @ vectors[i])) if picked else 0.0
 
 
 def _overlap(terms: set[str], text: str) -> float:

@@ -4,8 +4,10 @@ kept off the event loop (real index and store, the fake model)."""
 import re
 import threading
 
+import numpy as np
 import pytest
 
+from knowledge.embeddings import embed
 from tutor.answer import Asker
 from tutor.errors import GuardError, ReviewError
 from tutor.quizzes import QuizDesk
@@ -215,6 +217,15 @@ async def test_the_lead_takes_the_figure_from_the_chunk_that_matched_the_questio
     # "Human raters saw a drop of 16.0%" says little alone; its chunk's heading matched.
     answer = await fake_service.ask("What did Marchisio et al. find about Japanese?")
     assert any("16.0%" in s.text for s in answer.from_sources)
+
+
+async def test_the_opening_says_different_things_rather_than_one_thing_twice(fake_service):
+    # The sensitivity document says "LLaMA-3 is more sensitive" in three ways; one is enough.
+    answer = await fake_service.ask("Is LLaMA-3 or LLaMA-2 more sensitive to quantization?")
+    vectors = embed([s.text for s in answer.from_sources])
+    closest = max(float(np.dot(a, b)) for i, a in enumerate(vectors) for b in vectors[i + 1 :])
+    assert len(answer.from_sources) >= 3 and closest < 0.9
+    assert any("1.028" in s.text for s in answer.from_sources)  # room for the figure
 
 
 async def test_a_source_beyond_the_prompts_is_listed_only_when_the_lead_cites_it(fake_service):
