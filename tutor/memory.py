@@ -197,9 +197,31 @@ def bandwidth_in(text: str) -> float | None:
 
 
 def _model_in(text: str) -> tuple[ModelShape | None, float | None]:
-    """The known model a text names and its parameter count, or just a count it gives."""
+    """The known model a text names and its parameter count, or a count it gives and the
+    shape every listed model of that size shares."""
     shape = find_model(text)
-    return shape, shape.parameters_b if shape else parameters_in(text)
+    if shape:
+        return shape, shape.parameters_b
+    parameters = parameters_in(text)
+    return (None if parameters is None else _shape_of_size(parameters)), parameters
+
+
+def _shape_of_size(parameters_b: float) -> ModelShape | None:
+    """What the KV cache of "a 70B model" needs: the layers, KV heads and head size that
+    all listed models of that size (by name) share. None where there is none, or where
+    they differ, as 7B models do (Llama-2-7B has 32 KV heads, Mistral-7B 8)."""
+    same_size = [m for m in MODEL_SHAPES if parameters_in(m.name) == parameters_b]
+    if len({(m.layers, m.kv_heads, m.head_dim) for m in same_size}) != 1:
+        return None
+    names = ", ".join(m.name for m in same_size)
+    return same_size[0].model_copy(
+        update={
+            "name": _unnamed(parameters_b),
+            "parameters_b": parameters_b,
+            "max_context": max(m.max_context for m in same_size),
+            "source": f"the shape every listed {parameters_b:g}B model has: {names}",
+        }
+    )
 
 
 def from_question(question: str) -> Estimate | None:
@@ -260,6 +282,18 @@ def estimate_for(
     )
 
 
+def _unnamed(parameters_b: float) -> str:
+    """'a 70B model', 'an 8B model': the article goes by how the number is said."""
+    size = f"{parameters_b:g}"
+    article = "an" if re.match(r"8|1[18](?!\d)", size) else "a"
+    return f"{article} {size}B model"
+
+
+def _inferred(shape: ModelShape) -> str:
+    """Where a shape the learner did not name comes from, said in the formula."""
+    return "" if shape in MODEL_SHAPES else f" ({shape.source})"
+
+
 def estimate(
     parameters_b: float,
     precision: Precision,
@@ -278,7 +312,7 @@ def estimate(
             f"({precision.note}) ÷ 8",
             _size(weights),
             [precision.doc_id],
-            [shape.url] if shape else [],
+            [shape.url] if shape in MODEL_SHAPES else [],  # a named model's count
         )
     ]
     kv = None
@@ -290,7 +324,8 @@ def estimate(
             Line(
                 f"KV cache ({kv_precision.name})",
                 f"2 × {shape.layers} layers × {shape.kv_heads} KV heads × {shape.head_dim} "
-                f"head dim × {context:,} tokens × {batch} × {kv_bytes_per_value:g} bytes",
+                f"head dim{_inferred(shape)} × {context:,} tokens × {batch} × "
+                f"{kv_bytes_per_value:g} bytes",
                 _size(kv),
                 [KV_FORMULA_DOC, kv_precision.doc_id],
                 [shape.url],
@@ -319,7 +354,7 @@ def estimate(
             )
         )
     return Estimate(
-        shape.name if shape else f"a {parameters_b:g}B model",
+        shape.name if shape else _unnamed(parameters_b),
         parameters_b,
         precision.name,
         context,

@@ -28,6 +28,14 @@ def test_the_kv_cache_matches_the_figure_its_source_states():
     assert fp8.kv_bytes == estimate.kv_bytes / 2
 
 
+def test_a_size_alone_takes_the_kv_shape_all_its_listed_models_share():
+    # Llama-2, Llama-3 and Llama-3.1 70B: 80 layers × 8 KV heads × 128; at 16 bits 320 KiB a token
+    estimate = memory.estimate_for("70B", "fp16", context=131072)
+    assert estimate.kv_bytes == 131072 * 320 * 2**10
+    assert "Llama-3.1-70B" in estimate.lines[1].formula  # the learner sees whose shape it is
+    assert memory.estimate_for("7B", "fp16", context=4096).kv_bytes is None  # 7B models differ
+
+
 def test_the_decoding_bound_is_bandwidth_over_bytes_read():
     estimate = memory.estimate_for("70B", "fp16", bandwidth_gbs=3350)
     assert estimate.tokens_per_s_bound == pytest.approx(3350 / 140, rel=1e-6)
@@ -39,6 +47,7 @@ def test_the_decoding_bound_is_bandwidth_over_bytes_read():
         ("How much memory do the weights of a 70B model need at 4-bit?", "a 70B model", "4-bit", 0),
         ("how much vram for llama 2 70b in nf4 with 4k context", "Llama-2-70B", "nf4", 4096),
         ("13b modle in int8, is that about 13 gb?", "a 13B model", "int8", 0),
+        ("kv cache of an 8B model at 32k context?", "an 8B model", "fp16", 32768),
         ("will mixtral fit in 48GB at q4_k_m, 32768 tokens", "Mixtral-8x7B", "Q4_K_M", 32768),
     ],
 )
