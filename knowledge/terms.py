@@ -20,16 +20,19 @@ _WORD = re.compile(r"[a-z][a-z0-9'\-]*|\d+(?:\.\d+)?")
 
 
 _BIT_WIDTH = re.compile(r"(\d+)bits?")  # '4bit', as learners and `bnb_4bit_*` write it
+# GGUF type names as learners type them ('q4km', 'Q4-K-M', 'iq2xxs'), read as llama.cpp spells them
+_GGUF_TYPE = re.compile(r"(q\d)[_\-]?k(?:[_\-]?(xs|s|m|l))?|(iq\d)[_\-]?(xxs|xs|s|m|nl)")
 
 
 def search_terms(text: str) -> list[str]:
     """Lower-case search terms without stopwords, names kept whole and their parts added;
-    '4bit' is read as '4-bit', so a learner's '4bit' finds prose, not only option names."""
+    '4bit' is read as '4-bit', so a learner's '4bit' finds prose, not only option names,
+    and 'q4km' as 'q4_k_m'."""
     found = []
     for term in _TERM.findall(text.lower()):
         if term in STOPWORDS:
             continue
-        term = _as_bit_width(term)
+        term = _as_gguf_type(_as_bit_width(term))
         found.append(term)
         found.extend(_as_bit_width(p) for p in re.split(r"[_\-]", term) if p and p != term)
     return found
@@ -38,6 +41,15 @@ def search_terms(text: str) -> list[str]:
 def _as_bit_width(term: str) -> str:
     match = _BIT_WIDTH.fullmatch(term)
     return f"{match.group(1)}-bit" if match else term
+
+
+def _as_gguf_type(term: str) -> str:
+    match = _GGUF_TYPE.fullmatch(term)
+    if not match:
+        return term
+    if match.group(3):
+        return f"{match.group(3)}_{match.group(4)}"
+    return f"{match.group(1)}_k" + (f"_{match.group(2)}" if match.group(2) else "")
 
 
 def split_words(text: str) -> list[str]:
