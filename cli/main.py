@@ -89,7 +89,13 @@ def cmd_memory(args, settings: Settings) -> int:
     from tutor.memory import estimate_for
 
     estimate = estimate_for(
-        args.model, args.precision, args.context, args.batch, args.kv_precision, args.bandwidth
+        args.model,
+        args.precision,
+        args.context,
+        args.batch,
+        args.kv_precision,
+        args.bandwidth,
+        args.gpu,
     )
     print(
         json.dumps(estimate.to_dict()) if args.json else for_terminal(estimate.render(), sys.stdout)
@@ -262,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_argument("--kv-precision", default="fp16", help="the KV cache's precision")
     memory.add_argument(
         "--bandwidth", type=float, help="memory bandwidth in GB/s: the decode bound"
+    )
+    memory.add_argument(
+        "--gpu", help="a GPU ('h100', 'rtx 4090'): its bandwidth and whether the model fits"
     )
     memory.add_argument("--json", action="store_true")
     memory.set_defaults(handler=cmd_memory)

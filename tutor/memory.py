@@ -57,8 +57,24 @@ class ModelShape(Entry):
     url: Text
 
 
+class Gpu(Entry):
+    """An accelerator's peak memory bandwidth and memory, and who says so."""
+
+    table: ClassVar[str] = "gpus"
+    key: ClassVar[str] = "name"
+
+    name: Text
+    aliases: tuple[Text, ...] = Field(min_length=1)
+    bandwidth_gbs: float = Field(gt=0)
+    memory_gb: float = Field(gt=0)
+    source: Text
+    url: Text
+    second_hand: bool
+
+
 PRECISIONS = load_table(DATA_DIR / "precisions.yaml", Precision)
 MODEL_SHAPES = load_table(DATA_DIR / "model_shapes.yaml", ModelShape)
+GPUS = load_table(DATA_DIR / "gpus.yaml", Gpu)
 
 
 @dataclass
@@ -115,7 +131,7 @@ class Estimate:
         lines.append("Sources: " + ", ".join(cited))
         urls = dict.fromkeys(u for line in self.lines for u in line.urls)
         if urls:
-            lines.append("Model shape: " + ", ".join(urls))
+            lines.append("Model shape and GPU figures: " + ", ".join(urls))
         return "\n".join(lines)
 
 
@@ -128,6 +144,11 @@ def _size(size: float) -> str:
 def find_precision(text: str) -> Precision | None:
     """The precision a text names ('nf4', '4-bit', 'Q4_K_M'), the longest alias first."""
     return _find(text, PRECISIONS)
+
+
+def find_gpu(text: str) -> Gpu | None:
+    """The accelerator a text names ('h100', 'RTX 4090', 'M2 Ultra')."""
+    return _find(text, GPUS)
 
 
 def find_model(text: str) -> ModelShape | None:
@@ -161,6 +182,10 @@ _BANDWIDTH = re.compile(r"(\d+(?:\.\d+)?)\s*(tb|gb)\s*/\s*s", re.IGNORECASE)
 _ASKS_MEMORY = re.compile(
     r"\b(?:memory|vram|ram|gb|gib|how big|how large|fit|size of|kv cache|tokens? per s|tok/s)\b",
     re.IGNORECASE,
+)
+# With a GPU or a bandwidth named, these ask the arithmetic too: "can I run it on a 4090?"
+_ASKS_ON_GPU = re.compile(
+    r"\b(?:how fast|speed|decod(?:e|es|ing)|tokens? a second|run|load|serve|enough)\b", re.I
 )
 
 
@@ -227,7 +252,9 @@ def _shape_of_size(parameters_b: float) -> ModelShape | None:
 def from_question(question: str) -> Estimate | None:
     """The arithmetic for a question about a model's memory, if it asks one: it names a
     model or a parameter count, and memory, VRAM or size."""
-    if not _ASKS_MEMORY.search(question):
+    gpu, bandwidth = find_gpu(question), bandwidth_in(question)
+    asks_on_gpu = (gpu or bandwidth) and _ASKS_ON_GPU.search(question)
+    if not (_ASKS_MEMORY.search(question) or asks_on_gpu):
         return None
     shape, parameters = _model_in(question)
     if parameters is None:
@@ -239,7 +266,8 @@ def from_question(question: str) -> Estimate | None:
         shape,
         context_in(question),
         batch_in(question),
-        bandwidth_gbs=bandwidth_in(question),
+        bandwidth_gbs=bandwidth,
+        gpu=gpu,
     )
 
 
@@ -258,9 +286,13 @@ def estimate_for(
     batch: int = 1,
     kv_precision: str = DEFAULT_KV_PRECISION,
     bandwidth_gbs: float | None = None,
+    gpu: str | None = None,
 ) -> Estimate:
     """The arithmetic for a model (a known name or a parameter count such as '70B') at a
-    precision; GuardError says what is wrong with an input."""
+    precision, on a GPU if one is named; GuardError says what is wrong with an input."""
+    accelerator = find_gpu(gpu) if gpu else None
+    if gpu and accelerator is None:
+        raise GuardError(f"unknown GPU {gpu!r}; known: {', '.join(g.name for g in GPUS)}")
     shape, parameters = _model_in(model)
     if parameters is None:
         known = ", ".join(m.name for m in MODEL_SHAPES)
@@ -279,6 +311,7 @@ def estimate_for(
         batch,
         _precision(kv_precision),
         bandwidth_gbs,
+        accelerator,
     )
 
 
@@ -287,6 +320,29 @@ def _unnamed(parameters_b: float) -> str:
     size = f"{parameters_b:g}"
     article = "an" if re.match(r"8|1[18](?!\d)", size) else "a"
     return f"{article} {size}B model"
+
+
+def _said(gpu: Gpu) -> str:
+    return f"{gpu.name}'s peak" + (
+        ", as a page quoting the vendor gives it" if gpu.second_hand else ""
+    )
+
+
+def _fits(total: float, gpu: Gpu) -> Line:
+    """Whether what was counted fits in the GPU's memory, and by how much."""
+    room = gpu.memory_gb * GB - total
+    verdict = (
+        f"yes, {room / GB:,.1f} GB left for activations and overhead"
+        if room >= 0
+        else (f"no, {-room / GB:,.1f} GB short")
+    )
+    return Line(
+        f"Fits on one {gpu.name}",
+        f"{total / GB:,.1f} GB counted against its {gpu.memory_gb:g} GB",
+        verdict,
+        [OVERHEAD_DOC],
+        [gpu.url],
+    )
 
 
 def _inferred(shape: ModelShape) -> str:
@@ -302,7 +358,9 @@ def estimate(
     batch: int = 1,
     kv_precision: Precision | None = None,
     bandwidth_gbs: float | None = None,
+    gpu: Gpu | None = None,
 ) -> Estimate:
+    """The lines of the arithmetic; a bandwidth given overrides the GPU's own."""
     kv_precision = kv_precision or _precision(DEFAULT_KV_PRECISION)
     weights = parameters_b * 1e9 * precision.bits_per_weight / 8
     lines = [
@@ -342,17 +400,23 @@ def estimate(
                 [OVERHEAD_DOC],
             )
         )
+    total = weights + (kv or 0.0)
     bound = None
-    if bandwidth_gbs:
-        bound = bandwidth_gbs * GB / (weights + (kv or 0.0))
+    bandwidth = bandwidth_gbs or (gpu.bandwidth_gbs if gpu else None)
+    if bandwidth:
+        bound = bandwidth * GB / total
+        named = f" ({_said(gpu)})" if gpu and not bandwidth_gbs else ""
         lines.append(
             Line(
                 "Decoding bound, one stream",
-                f"{bandwidth_gbs:,g} GB/s ÷ {(weights + (kv or 0.0)) / GB:,.1f} GB read per token",
+                f"{bandwidth:,g} GB/s{named} ÷ {total / GB:,.1f} GB read per token",
                 f"at most {bound:,.1f} tokens/s",
                 [DECODE_BOUND_DOC],
+                [gpu.url] if named else [],
             )
         )
+    if gpu:
+        lines.append(_fits(total, gpu))
     return Estimate(
         shape.name if shape else _unnamed(parameters_b),
         parameters_b,

@@ -7,7 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.common import reply, user_errors
-from tutor.memory import MODEL_SHAPES, PRECISIONS, estimate_for
+from tutor.memory import GPUS, MODEL_SHAPES, PRECISIONS, estimate_for
 
 CHOICES = 25  # Discord shows at most 25 autocomplete choices
 
@@ -25,6 +25,10 @@ async def _precisions(_: discord.Interaction, typed: str) -> list[app_commands.C
     return _matching([precision.name for precision in PRECISIONS], typed)
 
 
+async def _gpus(_: discord.Interaction, typed: str) -> list[app_commands.Choice[str]]:
+    return _matching([gpu.name for gpu in GPUS], typed)
+
+
 class MemoryCog(commands.Cog, name="Memory"):
     def __init__(self, bot: commands.Bot):
         self.bot = bot
@@ -38,8 +42,9 @@ class MemoryCog(commands.Cog, name="Memory"):
         context="context length in tokens (for the KV cache)",
         batch="sequences held at once",
         bandwidth="memory bandwidth in GB/s, for the decoding speed bound",
+        gpu="a GPU: its bandwidth for the speed bound, and whether the model fits",
     )
-    @app_commands.autocomplete(model=_models, precision=_precisions)
+    @app_commands.autocomplete(model=_models, precision=_precisions, gpu=_gpus)
     async def memory(
         self,
         interaction: discord.Interaction,
@@ -48,7 +53,10 @@ class MemoryCog(commands.Cog, name="Memory"):
         context: app_commands.Range[int, 0, 10_000_000] = 0,
         batch: app_commands.Range[int, 1, 4096] = 1,
         bandwidth: app_commands.Range[float, 1.0, 100_000.0] | None = None,
+        gpu: app_commands.Range[str, 1, 60] | None = None,
     ) -> None:
         async with user_errors(interaction):
-            estimate = estimate_for(model, precision, context, batch, bandwidth_gbs=bandwidth)
+            estimate = estimate_for(
+                model, precision, context, batch, bandwidth_gbs=bandwidth, gpu=gpu
+            )
             await reply(interaction, estimate.render(), ephemeral=False)

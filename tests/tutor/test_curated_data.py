@@ -18,7 +18,7 @@ from tutor.errors import CuratedError, LabError
 from tutor.lab import answers, run
 from tutor.lab.answers import QUESTIONS_FILE, BenchQuestion, load_questions
 from tutor.lab.measure import EVAL_DOCUMENTS_FILE, EvalDocument, eval_documents
-from tutor.memory import MODEL_SHAPES, PRECISIONS, ModelShape, Precision
+from tutor.memory import GPUS, MODEL_SHAPES, PRECISIONS, Gpu, ModelShape, Precision
 from tutor.steps import FALLBACK_STEPS, FALLBACK_STEPS_FILE, FallbackStep, fallback_steps
 from tutor.verify import MISCONCEPTIONS, MISCONCEPTIONS_FILE, Misconception
 
@@ -35,8 +35,8 @@ TABLES = [
     (DATA_DIR / "precisions.yaml", Precision, "doc_id"),
 ]
 TABLE_IDS = [path.name for path, _, _ in TABLES]
-# Tables whose entries cite an outside source (a model's config.json), not a document.
-OUTSIDE_CITED = [(DATA_DIR / "model_shapes.yaml", ModelShape)]
+# Tables whose entries cite an outside source (a model's config.json, a GPU's figures page).
+OUTSIDE_CITED = [(DATA_DIR / "model_shapes.yaml", ModelShape), (DATA_DIR / "gpus.yaml", Gpu)]
 
 
 def read_raw(path: Path, entry_type) -> list[dict]:
@@ -276,10 +276,11 @@ def test_a_caution_whose_source_the_index_lacks_is_passed_over():
     assert all(step.citations[0] in [ref.n for ref in retrieved] for step in steps)
 
 
-def test_model_shapes_are_consistent_and_aliases_name_one_thing():
+def test_model_shapes_and_gpus_are_consistent_and_aliases_name_one_thing():
     for shape in MODEL_SHAPES:
         assert shape.attention_heads % shape.kv_heads == 0, shape.name  # grouped-query attention
-        assert shape.url.startswith("https://"), shape.name
-    for table in (MODEL_SHAPES, PRECISIONS):
+    for entry in (*MODEL_SHAPES, *GPUS):
+        assert entry.url.startswith("https://"), entry.name
+    for table in (MODEL_SHAPES, PRECISIONS, GPUS):
         aliases = [alias.lower() for entry in table for alias in entry.aliases]
         assert len(aliases) == len(set(aliases))

@@ -41,6 +41,25 @@ def test_the_decoding_bound_is_bandwidth_over_bytes_read():
     assert estimate.tokens_per_s_bound == pytest.approx(3350 / 140, rel=1e-6)
 
 
+def test_a_named_gpu_gives_its_bandwidth_and_memory():
+    estimate = memory.estimate_for("70B", "fp16", gpu="H100")  # the SXM part most people mean
+    assert estimate.tokens_per_s_bound == pytest.approx(3350 / 140, rel=1e-6)
+    fits = estimate.lines[-1]
+    assert fits.label == "Fits on one H100 SXM" and fits.result.startswith("no, 60.0 GB short")
+    given = memory.estimate_for("70B", "fp16", gpu="H100", bandwidth_gbs=2000)
+    assert given.tokens_per_s_bound == pytest.approx(2000 / 140, rel=1e-6)  # the user's figure
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["tok/s for a 4bit 70b on an h200?", "can I run a 70B model in 4-bit on an H200 SXM"],
+)
+def test_a_question_naming_a_gpu_gets_the_bound_and_the_fit(question):
+    estimate = memory.from_question(question)
+    assert estimate.tokens_per_s_bound == pytest.approx(4800 / 35, rel=1e-6)
+    assert estimate.lines[-1].result.startswith("yes")
+
+
 @pytest.mark.parametrize(
     ("question", "model", "precision", "context"),
     [
@@ -58,7 +77,10 @@ def test_a_memory_question_is_read_for_its_model_precision_and_context(
     assert (estimate.model, estimate.precision, estimate.context) == (model, precision, context)
 
 
-@pytest.mark.parametrize("question", ["What is NF4?", "Is a 70B model better at reasoning?"])
+@pytest.mark.parametrize(
+    "question",
+    ["What is NF4?", "Is a 70B model better at reasoning?", "Is FP8 fast on an H100?"],
+)
 def test_other_questions_are_not_arithmetic(question):
     assert memory.from_question(question) is None
 

@@ -24,3 +24,22 @@ async def test_models_and_precisions_autocomplete_from_the_tables(bot):
     command = bot.tree.get_command("memory")
     choices = await command._params["model"].autocomplete(from_learner(bot), "llama-3")
     assert {c.name for c in choices} >= {"Llama-3-8B", "Llama-3-70B"}
+
+
+async def test_a_gpu_gives_the_speed_bound_and_whether_the_model_fits(bot):
+    cog, interaction = bot.get_cog("Memory"), from_learner(bot)
+    await cog.memory.callback(cog, interaction, "70B", "4-bit", gpu="rtx 4090")
+    shown = texts(interaction)[-1]
+    assert "1,008 GB/s (RTX 4090's peak" in shown and "÷ 35.0 GB read per token" in shown
+    assert "Fits on one RTX 4090" in shown and "no, 11.0 GB short" in shown
+    choices = (
+        await bot.tree.get_command("memory")._params["gpu"].autocomplete(from_learner(bot), "h100")
+    )
+    assert {c.name for c in choices} >= {"H100 SXM", "H100 PCIe"}
+
+
+async def test_an_unknown_gpu_is_told_privately_with_the_known_ones(bot):
+    cog, interaction = bot.get_cog("Memory"), from_learner(bot)
+    await cog.memory.callback(cog, interaction, "70B", "fp16", gpu="voodoo 3")
+    assert "unknown GPU 'voodoo 3'" in private_reply(interaction)
+    assert "H100 SXM" in private_reply(interaction)
