@@ -251,7 +251,7 @@ def _shape_of_size(parameters_b: float) -> ModelShape | None:
 
 def from_question(question: str) -> Estimate | None:
     """The arithmetic for a question about a model's memory, if it asks one: it names a
-    model or a parameter count, and memory, VRAM or size."""
+    model or a parameter count, and memory, VRAM or size, or a GPU it would run on."""
     gpu, bandwidth = find_gpu(question), bandwidth_in(question)
     asks_on_gpu = (gpu or bandwidth) and _ASKS_ON_GPU.search(question)
     if not (_ASKS_MEMORY.search(question) or asks_on_gpu):
@@ -323,9 +323,9 @@ def _unnamed(parameters_b: float) -> str:
 
 
 def _said(gpu: Gpu) -> str:
-    return f"{gpu.name}'s peak" + (
-        ", as a page quoting the vendor gives it" if gpu.second_hand else ""
-    )
+    """Whose figure the bandwidth is, second-hand ones marked as such."""
+    quoted = ", as a page quoting the vendor gives it" if gpu.second_hand else ""
+    return f"{gpu.name}'s peak{quoted}"
 
 
 def _fits(total: float, gpu: Gpu) -> Line:
