@@ -100,7 +100,9 @@ def premise_correction(premise: str, verdict: Verdict) -> Sentence | None:
     do not go as far as; None when the sources do neither."""
     if verdict.status not in _PREMISE_VERDICTS:
         return None
-    assumed = premise[0].lower() + premise[1:-1]
+    first = premise.split()[0]
+    # "So GPTQ needs …" keeps its name: only a plain capitalised word ("Int8") is lowered
+    assumed = premise[0].lower() + premise[1:-1] if first[1:].islower() else premise[:-1]
     text = f"The question assumes that {assumed}, but {_PREMISE_VERDICTS[verdict.status]}: "
     evidence = verdict.evidence
     citations = [] if evidence is None else [evidence + 1]

@@ -197,13 +197,13 @@ async def test_a_servers_pending_list_is_not_crowded_out_by_other_servers(record
     ("question", "assumed"),
     [
         ("Why is int4 lossless?", "int4 is lossless"),
-        ("So GPTQ needs retraining, right?", "gptq needs retraining"),
+        ("So GPTQ needs retraining, right?", "GPTQ needs retraining"),
     ],
 )
 async def test_a_false_premise_is_answered_first(fake_service, question, assumed):
     answer = await fake_service.ask(question)
     opening = answer.sentences[0]
-    assert opening.text.lower().startswith(f"the question assumes that {assumed}")
+    assert opening.text.startswith(f"The question assumes that {assumed}")  # names as written
     assert "the sources disagree" in opening.text and opening.citations
     assert not re.search(r"\[\d+\]\W*$", opening.text)  # the citation is shown once, by render
 
