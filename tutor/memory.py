@@ -8,7 +8,7 @@ formula with the numbers filled in, so the learner can redo it by hand.
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from pydantic import Field
 
@@ -25,27 +25,33 @@ MAX_PARAMETERS_B = 10_000.0  # beyond any model: a typo, not a question
 MAX_CONTEXT = 10_000_000
 
 
-class Precision(Entry):
-    """A number format's stored bits per weight, scales included, and the source saying so."""
+class Named(Entry):
+    """An entry a learner names: by its name or any of its aliases (`_find`)."""
 
-    table: ClassVar[str] = "precisions"
     key: ClassVar[str] = "name"
 
     name: Text
     aliases: tuple[Text, ...] = Field(min_length=1)
+
+
+N = TypeVar("N", bound=Named)
+
+
+class Precision(Named):
+    """A number format's stored bits per weight, scales included, and the source saying so."""
+
+    table: ClassVar[str] = "precisions"
+
     bits_per_weight: float = Field(gt=0, le=32)
     note: Text
     doc_id: SourceDoc
 
 
-class ModelShape(Entry):
+class ModelShape(Named):
     """The sizes that the memory arithmetic needs, as a model's config.json gives them."""
 
     table: ClassVar[str] = "model_shapes"
-    key: ClassVar[str] = "name"
 
-    name: Text
-    aliases: tuple[Text, ...] = Field(min_length=1)
     parameters_b: float = Field(gt=0)
     layers: int = Field(gt=0)
     hidden_size: int = Field(gt=0)
@@ -57,14 +63,11 @@ class ModelShape(Entry):
     url: Text
 
 
-class Gpu(Entry):
+class Gpu(Named):
     """An accelerator's peak memory bandwidth and memory, and who says so."""
 
     table: ClassVar[str] = "gpus"
-    key: ClassVar[str] = "name"
 
-    name: Text
-    aliases: tuple[Text, ...] = Field(min_length=1)
     bandwidth_gbs: float = Field(gt=0)
     memory_gb: float = Field(gt=0)
     source: Text
@@ -156,7 +159,7 @@ def find_model(text: str) -> ModelShape | None:
     return _find(text, MODEL_SHAPES)
 
 
-def _find(text: str, table):
+def _find(text: str, table: tuple[N, ...]) -> N | None:
     normal = _normal(text)
     by_alias = sorted(
         ((_normal(alias), entry) for entry in table for alias in (*entry.aliases, entry.name)),
