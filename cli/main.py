@@ -56,8 +56,11 @@ async def _ask_all(service, questions: Iterable[str], as_json: bool) -> int:
                 continue
             shown = json.dumps({"question": question, "error": str(error)}, ensure_ascii=False)
         else:
-            record = json.dumps(answer.to_dict(), ensure_ascii=False)
-            shown = record if as_json else for_terminal(answer.render(), sys.stdout)
+            shown = (
+                json.dumps(answer.to_dict(), ensure_ascii=False)
+                if as_json
+                else for_terminal(answer.render(), sys.stdout)
+            )
         print(shown, flush=True)
     return status
 
