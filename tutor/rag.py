@@ -36,6 +36,7 @@ SYSTEM_PROMPTS = {
 
 # "The NF4 details are covered in qlora-nf4-double-quant.md.": a pointer, not an answer.
 _POINTS_ELSEWHERE = re.compile(r"\b[\w-]+\.md\b")
+_MODEL_SIZE = re.compile(r"\b(\d+(?:\.\d+)?)\s?b\b", re.IGNORECASE)  # "70B", "8b", "1.5 B"
 _ASKS_FOR_FIGURE = re.compile(
     r"how (many|much|big|fast|large)|perplexity|score|ratio|drop|percent|%|\bgb\b|memory|"
     r"bits? per|figure|number|size|speed|accuracy|find|result",
@@ -134,17 +135,24 @@ def lead_sentences(
     the best one: a sentence alone misses the heading and context that made its chunk
     match ("Human raters saw a drop of 16.0%" under "Japanese: -1.7% versus -16.0%").
     Each sentence picked lowers the rank of those that restate it, so the opening's
-    sentences say different things.
+    sentences say different things. A sentence that names no model size is left out when
+    its chunk is about a model of another size than the question asks after.
     The quote shown for a source becomes the sentence taken from it, so the learner
     sees exactly which line backs each citation. The sentences' embeddings are the
     verifier's, made once at start.
     """
     candidates, rows, below_best = [], [], []
     best = max((hit.score for hit in hits), default=0.0)
+    asked_sizes = _sizes(question)
     for n, hit in enumerate(hits, start=1):
         texts, vectors = verifier.chunk_sentences(hit.chunk)
+        other_model = _names_other_model(asked_sizes, f"{hit.chunk.title} {hit.chunk.section}")
         for text, vector in zip(texts, vectors):
-            if len(text) > 25 and not _POINTS_ELSEWHERE.search(text):
+            if (
+                len(text) > 25
+                and not _POINTS_ELSEWHERE.search(text)
+                and not (other_model and not _sizes(text))
+            ):
                 candidates.append((n, text))
                 rows.append(vector)
                 below_best.append(best - hit.score)
@@ -179,6 +187,20 @@ def lead_sentences(
     for sentence in reversed(chosen):  # the best sentence of each source is its quote
         sources[sentence.citations[0] - 1].quote = sentence.text
     return chosen
+
+
+def _sizes(text: str) -> set[str]:
+    return {size.lower() for size in _MODEL_SIZE.findall(text)}
+
+
+def _names_other_model(asked_sizes: set[str], heading: str) -> bool:
+    """Whether a chunk is about a model of another size than the question asks after.
+
+    Its sentences that name no size then read as about the asked model: "A 131,072-token
+    context needs 40 GiB of KV cache" from a 70B worked example, in an answer about 8B.
+    """
+    sizes = _sizes(heading)
+    return bool(asked_sizes and sizes and not sizes & asked_sizes)
 
 
 def _repeats(i: int, picked: list[int], vectors: np.ndarray) -> float:

@@ -228,6 +228,15 @@ async def test_the_opening_says_different_things_rather_than_one_thing_twice(fak
     assert any("1.028" in s.text for s in answer.from_sources)  # room for the figure
 
 
+async def test_the_opening_does_not_lend_another_models_figures_to_the_one_asked(fake_service):
+    # The 70B worked example's "A 131,072-token context needs … 40 GiB" names no model.
+    answer = await fake_service.ask("how much kv cache does an 8B model need at 128k context?")
+    cited = {n for s in answer.from_sources for n in s.citations}
+    titles = [ref.title for ref in answer.sources if ref.n in cited]
+    assert any("8B" in title for title in titles)
+    assert not any("70B" in title for title in titles)
+
+
 async def test_a_source_beyond_the_prompts_is_listed_only_when_the_lead_cites_it(fake_service):
     answer = await fake_service.ask("which skill degraded fastest in quantized multilingual llms")
     cited = {n for s in answer.sentences for n in s.citations}
