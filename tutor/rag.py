@@ -5,7 +5,7 @@ import re
 import numpy as np
 
 from knowledge.embeddings import embed_query
-from knowledge.index import Hit
+from knowledge.index import Chunk, Hit
 from knowledge.terms import search_terms
 from tutor.answer import Sentence, SourceRef
 from tutor.text import split_sentences
@@ -124,6 +124,21 @@ def number_sources(hits: list[Hit]) -> list[SourceRef]:
         )
         for i, hit in enumerate(hits, start=1)
     ]
+
+
+def closest_sentence(about: str, chunks: list[Chunk], verifier: Verifier) -> str:
+    """The chunks' sentence closest in meaning to `about`, passing over pointers to other
+    documents ("… as memory-bandwidth-decoding.md explains")."""
+    texts, rows = [], []
+    for chunk in chunks:
+        sentences, vectors = verifier.chunk_sentences(chunk)
+        for text, vector in zip(sentences, vectors):
+            if not _POINTS_ELSEWHERE.search(text):
+                texts.append(text)
+                rows.append(vector)
+    if not texts:
+        return split_sentences(chunks[0].text)[0]
+    return texts[int(np.argmax(np.array(rows) @ np.asarray(embed_query(about))))]
 
 
 def lead_sentences(

@@ -40,7 +40,6 @@ from tutor.text import (
     citations_in,
     complete_sentences,
     repeats,
-    split_sentences,
     strip_citations,
 )
 from tutor.verify import Verifier
@@ -208,9 +207,12 @@ class TutorService:
         sentences = []
         for line in estimate.lines:
             for doc_id in line.doc_ids:
-                if doc_id not in numbers and (ref := self._source_for(doc_id, len(sources) + 1)):
-                    sources.append(ref)
-                    numbers[doc_id] = ref.n
+                added = doc_id not in numbers and self._source_for(
+                    doc_id, len(sources) + 1, line.text
+                )
+                if added:
+                    sources.append(added)
+                    numbers[doc_id] = added.n
             cited = [numbers[d] for d in line.doc_ids if d in numbers]
             sentences.append(Sentence(line.text, "supported", 1.0, cited, origin="arithmetic"))
         return sentences
@@ -334,13 +336,16 @@ class TutorService:
                 backed.append(step)
         return backed
 
-    def _source_for(self, doc_id: str, n: int) -> SourceRef | None:
-        chunk = next((c for c in self.index.chunks if c.doc_id == doc_id), None)
-        if chunk is None:  # skipped when indexing, or missing from a shared index
-            log.warning("the fallback steps name %s, which is not in the index", doc_id)
+    def _source_for(self, doc_id: str, n: int, about: str) -> SourceRef | None:
+        """Document `doc_id` as source `n`, quoting the sentence of it closest to `about`
+        (the arithmetic line or the risk it backs), not merely its first."""
+        chunks = [c for c in self.index.chunks if c.doc_id == doc_id]
+        if not chunks:  # skipped when indexing, or missing from a shared index
+            log.warning("a curated table names %s, which is not in the index", doc_id)
             return None
-        quote = split_sentences(chunk.text)[0]
-        return SourceRef(n, chunk.title, chunk.source, quote, chunk.url, doc_id)
+        quote = rag.closest_sentence(about, chunks, self.verifier)
+        first = chunks[0]
+        return SourceRef(n, first.title, first.source, quote, first.url, doc_id)
 
     # -- what can be asked ------------------------------------------------------------
 

@@ -114,15 +114,15 @@ def parse_steps(text: str) -> list[Step] | None:
 def fallback_steps(sources: list[SourceRef], source_for) -> list[Step]:
     """Two steps from the curated cautions, preferring those whose source was retrieved.
 
-    A caution whose source was not retrieved gets it added (via `source_for(doc_id, n)`,
-    which gives None for a document the index lacks: that caution is passed over), so
-    every step is cited.
+    A caution whose source was not retrieved gets it added (via `source_for(doc_id, n,
+    risk)`, which gives None for a document the index lacks: that caution is passed over),
+    so every step is cited.
     """
     numbers = {ref.doc_id: ref.n for ref in sources}
     proposed = []
     for caution in sorted(FALLBACK_STEPS, key=lambda caution: caution.doc_id not in numbers):
         if caution.doc_id not in numbers:
-            added = source_for(caution.doc_id, len(sources) + 1)
+            added = source_for(caution.doc_id, len(sources) + 1, caution.risk)
             if added is None:
                 continue
             sources.append(added)

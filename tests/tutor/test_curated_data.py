@@ -245,7 +245,7 @@ def test_missing_lab_questions_are_an_error_not_a_skip(questions_missing):
 # -- the next steps' fallback --------------------------------------------------------------
 
 
-def source_for(doc_id: str, n: int) -> SourceRef:
+def source_for(doc_id: str, n: int, about: str = "") -> SourceRef:
     """As the service makes one: the document's first chunk, from the real source file."""
     chunk = chunk_document(parse_document(PACKAGED_SOURCES / doc_id))[0]
     return SourceRef(n, chunk.title, chunk.source, chunk.text[:80], chunk.url, doc_id)
@@ -266,8 +266,8 @@ def test_the_fallback_gives_two_cited_steps_preferring_retrieved_sources():
 def test_a_caution_whose_source_the_index_lacks_is_passed_over():
     missing = FALLBACK_STEPS[0].doc_id
 
-    def indexed_only(doc_id: str, n: int) -> SourceRef | None:
-        return None if doc_id == missing else source_for(doc_id, n)
+    def indexed_only(doc_id: str, n: int, about: str) -> SourceRef | None:
+        return None if doc_id == missing else source_for(doc_id, n, about)
 
     retrieved: list[SourceRef] = []
     steps = fallback_steps(retrieved, indexed_only)

@@ -237,6 +237,14 @@ async def test_the_opening_does_not_lend_another_models_figures_to_the_one_asked
     assert not any("70B" in title for title in titles)
 
 
+async def test_a_source_the_arithmetic_adds_quotes_the_line_it_backs(fake_service):
+    # Retrieval does not bring the decode-speed document, which opens by pointing to another.
+    answer = await fake_service.ask("how much kv cache for an 8B model at 128k on a 4090?")
+    bound = next(s for s in answer.sentences if s.text.startswith("Decoding bound"))
+    quote = next(ref.quote for ref in answer.sources if ref.n == bound.citations[0])
+    assert ".md" not in quote and "per second" in quote
+
+
 async def test_a_source_beyond_the_prompts_is_listed_only_when_the_lead_cites_it(fake_service):
     answer = await fake_service.ask("which skill degraded fastest in quantized multilingual llms")
     cited = {n for s in answer.sentences for n in s.citations}
