@@ -7,6 +7,7 @@ directory) makes indexing incremental: only changed documents re-embed.
 
 import json
 import logging
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,9 +186,8 @@ class KnowledgeIndex:
         self._chunks = [chunk for doc in documents for chunk in chunk_document(doc)]
         corpus = [search_terms(f"{c.title} {c.section} {c.text}") for c in self._chunks]
         self._bm25 = BM25Okapi(corpus) if corpus else None
-        self._field_terms = frozenset(
-            term for term in {t for terms in corpus for t in terms} if _is_field_term(term)
-        )
+        self._vocabulary = frozenset(t for terms in corpus for t in terms)
+        self._field_terms = frozenset(t for t in self._vocabulary if _is_field_term(t))
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -248,12 +248,38 @@ class KnowledgeIndex:
         )
         return bool(nearest) and 1.0 - float(nearest[0][1]) >= TOPIC_COSINE
 
+    def unknown_names(self, text: str) -> list[str]:
+        """The names in `text` that no source uses ('TFLite', 'rsLoRA', 'CTranslate2'), as
+        written: whatever an answer says of them does not come from the sources."""
+        unknown = []
+        for token in dict.fromkeys(_NAME_TOKEN.findall(text)):
+            if not _looks_like_name(token):
+                continue
+            term = search_terms(token)[0]  # as the sources spell their terms: 'q4km' is q4_k_m
+            if not {term, term.removesuffix("s")} & self._vocabulary:
+                unknown.append(token)
+        return unknown
+
     def _lexical_scores(self, query: str) -> dict[str, float]:
         terms = search_terms(query)
         if self._bm25 is None or not terms:
             return {}
         scores = self._bm25.get_scores(terms)
         return {c.chunk_id: float(s) for c, s in zip(self._chunks, scores) if s > 0}
+
+
+_NAME_TOKEN = re.compile(r"\b[A-Za-z][A-Za-z0-9_.]*[A-Za-z0-9]")  # 'b1.58', 'Q4_K_M', 'H100s'
+
+
+def _looks_like_name(token: str) -> bool:
+    """'ONNX', 'TFLite', 'rsLoRA', 'M3', 'CTranslate2': capitals inside or a digit, and not
+    an everyday word ('WHY' typed in capitals); 'PR' and other two-capital tokens are too
+    ambiguous to name anything."""
+    if any(c.isdigit() for c in token):
+        return True
+    if token.isupper():
+        return len(token) > 2 and not is_common_word(token.lower())
+    return any(c.isupper() for c in token[1:]) and not is_common_word(token.lower())
 
 
 def _is_field_term(term: str) -> bool:

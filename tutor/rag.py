@@ -112,6 +112,14 @@ def premise_correction(premise: str, verdict: Verdict) -> Sentence | None:
     return Sentence(text, "supported", 1.0, citations, origin="source")
 
 
+def unmentioned(names: list[str]) -> Sentence:
+    """Says first that the sources never name what the question names, so the source
+    sentences under it are not taken as being about it (TFLite, rsLoRA)."""
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    text = f"My sources never mention {listed}: what follows is what they say about the rest."
+    return Sentence(text, "supported", 1.0, [], origin="source")
+
+
 def number_sources(hits: list[Hit]) -> list[SourceRef]:
     return [
         SourceRef(

@@ -175,6 +175,8 @@ class TutorService:
         cited = {n for sentence in lead for n in sentence.citations}
         answer.sources = [s for s in answer.sources if s.n <= len(hits) or s.n in cited]
         lead = await asyncio.to_thread(self._premise_checked, question, hits) + lead
+        if names := self.index.unknown_names(question):
+            lead.insert(0, rag.unmentioned(names))
         answer.timings_ms["compose"] = _ms_since(mark)
         if estimate is not None:  # the arithmetic answers it: no draft to repeat 7B figures
             answer.sentences = self._arithmetic(estimate, answer.sources) + lead

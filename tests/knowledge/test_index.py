@@ -116,3 +116,19 @@ def test_everyday_questions_are_off_topic(index, query):
 @pytest.mark.parametrize("query", ["whats a q4_k_m", "per-channel vs per-tensor scales?"])
 def test_field_questions_are_on_topic(index, query):
     assert index.is_on_topic(query)
+
+
+@pytest.mark.parametrize(
+    ("question", "unknown"),
+    [
+        ("Does TFLite support int8 quantization?", ["TFLite"]),
+        ("what is rsLoRA and is it better than QLoRA?", ["rsLoRA"]),
+        ("Can I run Whisper with CTranslate2 and ONNX?", ["CTranslate2", "ONNX"]),
+        # The sources' own names, however typed: plural, GGUF spelling, a version, capitals.
+        ("are H100s faster than A100s for NF4?", []),
+        ("q4km vs q4ks, and what is BitNet b1.58?", []),
+        ("WHY IS MY INT8 MODEL SO SLOW ON GPTQ", []),
+    ],
+)
+def test_names_no_source_uses_are_told_apart(index, question, unknown):
+    assert index.unknown_names(question) == unknown

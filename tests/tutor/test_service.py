@@ -265,3 +265,11 @@ async def test_a_premise_the_sources_do_not_go_as_far_as_is_answered_first(fake_
     opening = answer.sentences[0].text
     assert opening.startswith("The question assumes that bitsandbytes only runs on AMD GPUs")
     assert "the sources do not go that far" in opening
+
+
+async def test_a_name_no_source_uses_is_said_to_be_unknown_before_the_source_sentences(
+    fake_service,
+):
+    answer = await fake_service.ask("Does TFLite support int8 quantization?")
+    assert answer.from_sources[0].text.startswith("My sources never mention TFLite")
+    assert all(s.citations for s in answer.from_sources[1:])
