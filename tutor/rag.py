@@ -11,7 +11,7 @@ from tutor.answer import Sentence, SourceRef
 from tutor.text import split_sentences
 from tutor.verify import Verdict, Verifier
 
-LEAD_SENTENCES = 5
+LEAD_SENTENCES = 6
 LEAD_POOL_CHUNKS = 4  # the lead reads one chunk more than the prompt: answers often sit just below
 LEAD_MIN_SCORE = 0.35  # below this a source sentence does not answer the question
 HIT_WEIGHT = 0.6  # a sentence of a chunk far below the best one rarely answers the question
