@@ -67,8 +67,9 @@ def ask_all(questions: list[dict], **settings: str) -> list[dict]:
         capture_output=True,
         text=True,
         env=env,
-        check=True,
     )
+    if done.returncode not in (0, 2):  # 2: some questions refused, each recorded as such
+        raise RuntimeError(f"`ask --json -` failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
