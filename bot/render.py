@@ -10,7 +10,15 @@ import re
 import discord
 
 from quiz.engine import AnswerResult, QuestionView, Summary
-from tutor.answer import ARITHMETIC_HEADING, MARKERS, Answer, Sentence, SourceRef
+from tutor.answer import (
+    ARITHMETIC_HEADING,
+    MARKERS,
+    Answer,
+    Sentence,
+    SourceRef,
+    by_document,
+    source_numbers,
+)
 from tutor.steps import NextSteps, Step
 from tutor.storage import Review, question_key
 
@@ -204,25 +212,32 @@ def queued_text(waiting: int, drafting: int, wait: str) -> str:
 
 
 def sources_embed(sources: list[SourceRef], title: str = "Sources") -> discord.Embed:
-    """One field per source, within every embed limit."""
+    """One field per source document, within every embed limit."""
     embed = discord.Embed(title=title, colour=discord.Colour.blurple())
     budget = EMBED_TOTAL_LIMIT - len(title) - 100  # room for a footer
-    for ref in sources[:EMBED_FIELDS_MAX]:
-        name = clip(f"[{ref.n}] {escape(ref.title)}", EMBED_TITLE_LIMIT)
-        value = source_field(ref)
+    groups = by_document(sources)
+    for shown, group in enumerate(groups[:EMBED_FIELDS_MAX]):
+        name = clip(f"{source_numbers(group)} {escape(group[0].title)}", EMBED_TITLE_LIMIT)
+        value = source_field(group)
         if len(name) + len(value) > budget:
-            embed.set_footer(text=f"{len(sources) - len(embed.fields)} more sources not shown.")
+            embed.set_footer(text=f"{len(groups) - shown} more sources not shown.")
             break
         embed.add_field(name=name, value=value, inline=False)
         budget -= len(name) + len(value)
     return embed
 
 
-def source_field(ref: SourceRef) -> str:
-    """Where a source comes from (a link where it has a url) and its quoted line, within a
-    field's limit: the link is never cut, the quote is clipped to the room left."""
-    head = f"*{link(clip(escape(ref.source), 300), ref.url)}*"
-    return f"{head}\n> {clip(escape(ref.quote), EMBED_FIELD_LIMIT - len(head) - 3)}"
+def source_field(group: list[SourceRef]) -> str:
+    """Where a source document comes from (a link where it has a url) and its quoted lines,
+    within a field's limit: the link is never cut, the quotes share the room left."""
+    first = group[0]
+    head = f"*{link(clip(escape(first.source), 300), first.url)}*"
+    room = (EMBED_FIELD_LIMIT - len(head)) // len(group) - 10
+    quotes = [
+        f"> {clip(escape(ref.quote), room)}" + (f" [{ref.n}]" if len(group) > 1 else "")
+        for ref in group
+    ]
+    return "\n".join([head, *quotes])
 
 
 def steps_messages(steps: NextSteps) -> list[str]:
@@ -290,12 +305,13 @@ def review_post(review: Review) -> tuple[str, discord.Embed]:
 
 
 def source_listing(sources: list[SourceRef], limit: int = EMBED_FIELD_LIMIT) -> str:
-    """One line per source, `[n] [title](url)`, whole lines only, within `limit`."""
+    """One line per source document, `[n] [title](url)`, whole lines only, within `limit`."""
+    groups = by_document(sources)
     lines, used = [], 0
-    for ref in sources:
-        line = f"[{ref.n}] {link(clip(escape(ref.title), 150), ref.url)}"
+    for group in groups:
+        line = f"{source_numbers(group)} {link(clip(escape(group[0].title), 150), group[0].url)}"
         if used + len(line) + 1 > limit - 30:
-            lines.append(f"…and {len(sources) - len(lines)} more.")
+            lines.append(f"…and {len(groups) - len(lines)} more.")
             break
         lines.append(line)
         used += len(line) + 1

@@ -142,7 +142,7 @@ class Answer:
                 + " ".join(map(render_sentence, self.draft))
             )
         if with_sources and self.sources:
-            parts.append("**Sources**\n" + "\n".join(map(render_source, self.sources)))
+            parts.append("**Sources**\n" + render_sources(self.sources))
         return "\n\n".join(parts)
 
 
@@ -157,5 +157,25 @@ def render_sentence(sentence: Sentence) -> str:
     return f"__{text}__ ⚠️ *{MARKERS[sentence.status]}: {sentence.reason}*"
 
 
-def render_source(ref: SourceRef) -> str:
-    return f"[{ref.n}] **{ref.title}**: {ref.source}\n> {ref.quote}"
+def by_document(sources: list[SourceRef]) -> list[list[SourceRef]]:
+    """Sources grouped by the document they come from, in order of first appearance: three
+    chunks of one worked example are one entry quoting three lines, not one title thrice."""
+    groups: dict[tuple[str, str, str], list[SourceRef]] = {}
+    for ref in sources:
+        groups.setdefault((ref.doc_id, ref.title, ref.source), []).append(ref)
+    return list(groups.values())
+
+
+def source_numbers(group: list[SourceRef]) -> str:
+    return "".join(f"[{ref.n}]" for ref in group)
+
+
+def render_sources(sources: list[SourceRef]) -> str:
+    """One entry per document: its numbers, title and origin, then each quoted line (with
+    its number where the document gives more than one)."""
+    entries = []
+    for group in by_document(sources):
+        head = f"{source_numbers(group)} **{group[0].title}**: {group[0].source}"
+        quotes = [f"> {ref.quote}" + (f" [{ref.n}]" if len(group) > 1 else "") for ref in group]
+        entries.append("\n".join([head, *quotes]))
+    return "\n".join(entries)

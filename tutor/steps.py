@@ -18,7 +18,7 @@ import numpy as np
 from knowledge.documents import Document
 from knowledge.embeddings import embed, embed_query
 from knowledge.terms import search_terms
-from tutor.answer import SourceRef, render_source
+from tutor.answer import SourceRef, render_sources
 from tutor.curated import DATA_DIR, Entry, SourceDoc, Text, load_table
 
 Path = Literal["sources", "model", "general"]
@@ -92,7 +92,7 @@ class NextSteps:
             lines.append(f"{number}. {step.step} {cites}".rstrip())
             lines.append(f"   ⚠️ *Might be wrong because:* {step.risk}")
         if self.sources:
-            lines.append("\n**Sources**\n" + "\n".join(map(render_source, self.sources)))
+            lines.append("\n**Sources**\n" + render_sources(self.sources))
         return "\n".join(lines)
 
 

@@ -1,6 +1,7 @@
 """Discord text: escaped, split under the limits, never cut mid-citation or mid-markup."""
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -46,12 +47,31 @@ def test_split_message_respects_the_limit_for_unbroken_text(length):
 
 
 def test_the_sources_embed_stays_within_discord_limits():
-    refs = [SourceRef(n, "T" * 400, "S" * 300, "Q " * 2000) for n in range(1, 31)]
+    refs = [SourceRef(n, "T" * 400, "S" * 300, "Q " * 2000, doc_id=f"{n}.md") for n in range(1, 31)]
     embed = render.sources_embed(refs)
     assert len(embed) <= render.EMBED_TOTAL_LIMIT
     assert len(embed.fields) <= render.EMBED_FIELDS_MAX
     assert all(len(f.name) <= 256 and len(f.value) <= 1024 for f in embed.fields)
     assert "more sources not shown" in embed.footer.text
+
+
+def test_chunks_of_one_document_are_one_source_quoting_each_line():
+    def chunk(n: int, doc_id: str, quote: str) -> SourceRef:
+        return SourceRef(n, f"Title of {doc_id}", "Someone", quote, doc_id=doc_id)
+
+    refs = [chunk(1, "a.md", "First."), chunk(2, "b.md", "Other."), chunk(3, "a.md", "Second.")]
+    embed = render.sources_embed(refs)
+    assert [field.name for field in embed.fields] == ["[1][3] Title of a.md", "[2] Title of b.md"]
+    assert embed.fields[0].value == "*Someone*\n> First. [1]\n> Second. [3]"
+    assert embed.fields[1].value == "*Someone*\n> Other."
+    assert render.source_listing(refs).splitlines()[0] == "[1][3] Title of a.md"
+
+
+def test_many_quotes_of_one_document_share_its_field():
+    refs = [SourceRef(n, "T", "S", "Q " * 2000, doc_id="a.md") for n in range(1, 9)]
+    field = render.sources_embed(refs).fields[0]
+    assert len(field.value) <= render.EMBED_FIELD_LIMIT
+    assert all(f"[{n}]" in field.value for n in range(1, 9))
 
 
 def test_the_streamed_preview_fits_one_message_and_shows_the_newest_text():
@@ -103,7 +123,7 @@ def test_a_url_that_could_break_the_markup_is_not_linked(url):
 
 def test_linked_sources_stay_within_the_embed_limits_and_no_link_is_cut():
     url = "https://arxiv.org/abs/" + "1" * 250
-    refs = [SourceRef(n, "T" * 400, "S" * 400, "Q " * 2000, url) for n in range(1, 31)]
+    refs = [SourceRef(n, "T" * 400, "S" * 400, "Q " * 2000, url, f"{n}.md") for n in range(1, 31)]
     embed = render.sources_embed(refs)
     assert len(embed) <= render.EMBED_TOTAL_LIMIT
     assert all(len(f.name) <= 256 and len(f.value) <= 1024 for f in embed.fields)
@@ -114,7 +134,8 @@ def test_the_moderators_post_and_a_claim_check_link_their_sources():
     from tutor.answer import Answer
     from tutor.storage import Review
 
-    answer = Answer("What is NF4?", sources=[QLORA] * 40)
+    sources = [replace(QLORA, n=n, doc_id=f"{n}.md") for n in range(1, 41)]
+    answer = Answer("What is NF4?", sources=sources)
     review = Review(
         7,
         "What is NF4?",
