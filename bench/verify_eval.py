@@ -15,7 +15,7 @@ supported are false, and the worst misses (the most confident wrong passes, then
 false flags). Then the time to check one answer (all its draft sentences) on one
 thread. Believe the held-out figures.
 
-    HF_HUB_OFFLINE=1 python bench/verify_eval.py [--split train|held-out|both|all]
+    HF_HUB_OFFLINE=1 python bench/verify_eval.py [--split train|calibration|held-out|every|all]
         [--misses 10] [--no-checker]
 """
 
