@@ -698,6 +698,12 @@ def conflict(
     )
 
 
+def _copies(claim: Profile, source: "_Sentence") -> bool:
+    return re.sub(r"\W+", " ", claim.text.lower()).strip() == re.sub(
+        r"\W+", " ", source.profile.text.lower()
+    ).strip()
+
+
 def _quote(text: str) -> str:
     text = strip_citations(text)
     return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1].rsplit(" ", 1)[0] + "…"
@@ -840,8 +846,8 @@ class Verifier:
         if misquoted:
             reason = f"quotes “{misquoted}”, words no source has"
             return _Judgement("uncertain", judgement.score, reason, judgement.row)
-        if self.checker is None or threshold <= 0:
-            return judgement
+        if self.checker is None or threshold <= 0 or _copies(claim, pool[judgement.row]):
+            return judgement  # a source sentence copied whole needs no second opinion
         candidates = list(dict.fromkeys([judgement.row, *ranked]))
         rows = candidates[:CHECKER_EVIDENCE]
         scores = self.checker.scores([(pool[r].profile.text, claim.text) for r in rows])
