@@ -32,17 +32,19 @@ def start_service(settings: Settings):
 
 
 def cmd_ask(args, settings: Settings) -> int:
-    questions = _lines(sys.stdin) if args.question == "-" else [args.question]
+    many = args.question == "-"
+    questions = _lines(sys.stdin) if many else [args.question]
     service = start_service(settings)
     try:
-        return asyncio.run(_ask_all(service, questions, args.json))
+        return asyncio.run(_ask_all(service, questions, args.json, headed=many))
     finally:
         service.close()
 
 
-async def _ask_all(service, questions: Iterable[str], as_json: bool) -> int:
+async def _ask_all(service, questions: Iterable[str], as_json: bool, headed: bool = False) -> int:
     """Answer each question in turn; one that is refused says why and the rest still run.
-    As text, a refusal goes to stderr and sets the exit status; as JSON it is a record."""
+    As text, a refusal goes to stderr and sets the exit status; as JSON it is a record.
+    `headed` text answers each start with their question, so several read apart."""
     from terminal.console import for_terminal
 
     status = 0
@@ -56,11 +58,11 @@ async def _ask_all(service, questions: Iterable[str], as_json: bool) -> int:
                 continue
             shown = json.dumps({"question": question, "error": str(error)}, ensure_ascii=False)
         else:
-            shown = (
-                json.dumps(answer.to_dict(), ensure_ascii=False)
-                if as_json
-                else for_terminal(answer.render(), sys.stdout)
-            )
+            if as_json:
+                shown = json.dumps(answer.to_dict(), ensure_ascii=False)
+            else:
+                text = f"**Q: {question}**\n\n{answer.render()}\n" if headed else answer.render()
+                shown = for_terminal(text, sys.stdout)
         print(shown, flush=True)
     return status
 
@@ -273,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--bandwidth", type=float, help="memory bandwidth in GB/s: the decode bound"
     )
     memory.add_argument(
-        "--gpu", help="a GPU ('h100', 'rtx 4090'): its bandwidth and whether the model fits"
+        "--gpu",
+        help="a GPU or several ('h100', '2x rtx 3090'): its bandwidth and whether the model fits",
     )
     memory.add_argument("--json", action="store_true")
     memory.set_defaults(handler=cmd_memory)

@@ -64,9 +64,10 @@ def test_a_reader_that_stops_early_gets_no_traceback(settings):
 async def test_ask_without_json_answers_each_stdin_line_as_text(fake_service, capsys):
     from cli.main import _ask_all
 
-    status = await _ask_all(fake_service, ["What is NF4?", "", "What is GPTQ?"], as_json=False)
+    questions = ["What is NF4?", "", "What is GPTQ?"]
+    status = await _ask_all(fake_service, questions, as_json=False, headed=True)
     out, err = capsys.readouterr()
     assert status == 2  # the empty line was refused, and the exit status says so
     assert "empty" in err and "Traceback" not in err
     assert out.count("What the sources say") == 2  # both real questions answered, in order
-    assert out.index("NF4") < out.index("GPTQ")
+    assert out.index("Q: What is NF4?") < out.index("Q: What is GPTQ?")  # each under its question
