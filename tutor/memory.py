@@ -150,8 +150,29 @@ def find_precision(text: str) -> Precision | None:
 
 
 def find_gpu(text: str) -> Gpu | None:
-    """The accelerator a text names ('h100', 'RTX 4090', 'M2 Ultra')."""
-    return _find(text, GPUS)
+    """The accelerator a text names ('h100', 'RTX 4090', 'M2 Ultra', 'two 3090s')."""
+    return _find(text, GPUS, plural=True)
+
+
+_GPU_COUNT = re.compile(
+    r"(?<![\w.])(\d+|two|three|four|six|eight|dual|quad)\s*(?:x\s*|×\s*)?"
+    r"(?:nvidia\s+|geforce\s+|rtx\s+|amd\s+|instinct\s+)*$"
+)
+_COUNT_WORDS = {"two": 2, "dual": 2, "three": 3, "four": 4, "quad": 4, "six": 6, "eight": 8}
+
+
+def gpu_count(text: str, gpu: Gpu) -> int:
+    """How many of the GPU the text says ('two 3090s', '2x H100', '8xA100'), else 1."""
+    normal = _normal(text)
+    for alias in sorted((_normal(a) for a in (*gpu.aliases, gpu.name)), key=len, reverse=True):
+        found = re.search(rf"(?<![\w.]){re.escape(alias)}", normal)
+        if found:
+            count = _GPU_COUNT.search(normal[: found.start()])
+            if count:
+                word = count.group(1)
+                return (int(word) if word.isdigit() else _COUNT_WORDS[word]) or 1
+            return 1
+    return 1
 
 
 def find_model(text: str) -> ModelShape | None:
@@ -159,21 +180,23 @@ def find_model(text: str) -> ModelShape | None:
     return _find(text, MODEL_SHAPES)
 
 
-def _find(text: str, table: tuple[N, ...]) -> N | None:
+def _find(text: str, table: tuple[N, ...], plural: bool = False) -> N | None:
     normal = _normal(text)
     by_alias = sorted(
         ((_normal(alias), entry) for entry in table for alias in (*entry.aliases, entry.name)),
         key=lambda pair: len(pair[0]),
         reverse=True,
     )
+    ending = r"s?(?![\w])" if plural else r"(?![\w])"
     for alias, entry in by_alias:
-        if re.search(rf"(?<![\w.]){re.escape(alias)}(?![\w])", normal):
+        if re.search(rf"(?<![\w.]){re.escape(alias)}{ending}", normal):
             return entry
     return None
 
 
 def _normal(text: str) -> str:
-    return re.sub(r"[\s_]+", " ", text.lower().replace("-", " ")).strip()
+    text = re.sub(r"(?<=\d)[x×](?=[a-z])", "x ", text.lower())  # "8xa100": 8 x a100
+    return re.sub(r"[\s_]+", " ", text.replace("-", " ")).strip()
 
 
 _PARAMETERS = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECASE)
@@ -271,6 +294,7 @@ def from_question(question: str) -> Estimate | None:
         batch_in(question),
         bandwidth_gbs=bandwidth,
         gpu=gpu,
+        gpu_count=gpu_count(question, gpu) if gpu else 1,
     )
 
 
@@ -315,6 +339,7 @@ def estimate_for(
         _precision(kv_precision),
         bandwidth_gbs,
         accelerator,
+        gpu_count(gpu, accelerator) if accelerator else 1,
     )
 
 
@@ -331,17 +356,22 @@ def _said(gpu: Gpu) -> str:
     return f"{gpu.name}'s peak{quoted}"
 
 
-def _fits(total: float, gpu: Gpu) -> Line:
-    """Whether what was counted fits in the GPU's memory, and by how much."""
-    room = gpu.memory_gb * GB - total
+def _fits(total: float, gpu: Gpu, count: int = 1) -> Line:
+    """Whether what was counted fits in the GPUs' memory together, and by how much."""
+    room = count * gpu.memory_gb * GB - total
     verdict = (
         f"yes, {room / GB:,.1f} GB left for activations and overhead"
         if room >= 0
         else (f"no, {-room / GB:,.1f} GB short")
     )
+    where, against = (
+        (f"one {gpu.name}", f"its {gpu.memory_gb:g} GB")
+        if count == 1
+        else (f"{count} × {gpu.name}", f"their {count} × {gpu.memory_gb:g} GB")
+    )
     return Line(
-        f"Fits on one {gpu.name}",
-        f"{total / GB:,.1f} GB counted against its {gpu.memory_gb:g} GB",
+        f"Fits on {where}",
+        f"{total / GB:,.1f} GB counted against {against}",
         verdict,
         [OVERHEAD_DOC],
         [gpu.url],
@@ -362,8 +392,10 @@ def estimate(
     kv_precision: Precision | None = None,
     bandwidth_gbs: float | None = None,
     gpu: Gpu | None = None,
+    gpu_count: int = 1,
 ) -> Estimate:
-    """The lines of the arithmetic; a bandwidth given overrides the GPU's own."""
+    """The lines of the arithmetic; a bandwidth given overrides the GPU's own. The bound
+    is one GPU's: with the layers split across GPUs, each reads its share in turn."""
     kv_precision = kv_precision or _precision(DEFAULT_KV_PRECISION)
     weights = parameters_b * 1e9 * precision.bits_per_weight / 8
     lines = [
@@ -419,7 +451,7 @@ def estimate(
             )
         )
     if gpu:
-        lines.append(_fits(total, gpu))
+        lines.append(_fits(total, gpu, gpu_count))
     return Estimate(
         shape.name if shape else _unnamed(parameters_b),
         parameters_b,

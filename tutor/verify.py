@@ -699,9 +699,10 @@ def conflict(
 
 
 def _copies(claim: Profile, source: "_Sentence") -> bool:
-    return re.sub(r"\W+", " ", claim.text.lower()).strip() == re.sub(
-        r"\W+", " ", source.profile.text.lower()
-    ).strip()
+    return (
+        re.sub(r"\W+", " ", claim.text.lower()).strip()
+        == re.sub(r"\W+", " ", source.profile.text.lower()).strip()
+    )
 
 
 def _quote(text: str) -> str:

@@ -42,7 +42,7 @@ class MemoryCog(commands.Cog, name="Memory"):
         context="context length in tokens (for the KV cache)",
         batch="sequences held at once",
         bandwidth="memory bandwidth in GB/s, for the decoding speed bound",
-        gpu="a GPU: its bandwidth for the speed bound, and whether the model fits",
+        gpu="a GPU or several ('2x RTX 3090'): the speed bound and whether the model fits",
     )
     @app_commands.autocomplete(model=_models, precision=_precisions, gpu=_gpus)
     async def memory(

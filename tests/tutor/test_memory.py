@@ -61,6 +61,20 @@ def test_a_question_naming_a_gpu_gets_the_bound_and_the_fit(question):
 
 
 @pytest.mark.parametrize(
+    ("question", "label", "result"),
+    [
+        ("can a 70b fit in 4bit on two 3090s?", "Fits on 2 × RTX 3090", "yes, 13.0 GB left"),
+        ("will a 70b fp16 model fit on 8xA100?", "Fits on 8 × A100 80GB SXM", "yes, 500.0 GB left"),
+        ("does a 70B 4-bit fit on 2 x rtx 4090s", "Fits on 2 × RTX 4090", "yes, 13.0 GB left"),
+        ("70b in fp16 on a single h100, memory?", "Fits on one H100 SXM", "no, 60.0 GB short"),
+    ],
+)
+def test_several_gpus_are_counted_together(question, label, result):
+    fits = memory.from_question(question).lines[-1]
+    assert (fits.label, fits.result[: len(result)]) == (label, result)
+
+
+@pytest.mark.parametrize(
     ("question", "model", "precision", "context"),
     [
         ("How much memory do the weights of a 70B model need at 4-bit?", "a 70B model", "4-bit", 0),
