@@ -186,8 +186,10 @@ class KnowledgeIndex:
         self._chunks = [chunk for doc in documents for chunk in chunk_document(doc)]
         corpus = [search_terms(f"{c.title} {c.section} {c.text}") for c in self._chunks]
         self._bm25 = BM25Okapi(corpus) if corpus else None
-        self._vocabulary = frozenset(t for terms in corpus for t in terms)
-        self._field_terms = frozenset(t for t in self._vocabulary if _is_field_term(t))
+        indexed = {t for terms in corpus for t in terms}
+        self._field_terms = frozenset(t for t in indexed if _is_field_term(t))
+        steps = " ".join(f"{s.step} {s.risk}" for doc in documents for s in doc.next_steps)
+        self._vocabulary = frozenset(indexed | set(search_terms(steps)))  # all the sources say
 
     @property
     def chunks(self) -> list[Chunk]:
