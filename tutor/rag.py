@@ -8,6 +8,7 @@ from knowledge.embeddings import embed_query
 from knowledge.index import Chunk, Hit
 from knowledge.terms import search_terms
 from tutor.answer import Sentence, SourceRef
+from tutor.memory import find_model
 from tutor.text import split_sentences
 from tutor.verify import Verdict, Verifier
 
@@ -166,7 +167,8 @@ def lead_sentences(
     """
     candidates, rows, below_best = [], [], []
     best = max((hit.score for hit in hits), default=0.0)
-    asked_sizes = _sizes(question)
+    named = find_model(question)  # "mixtral" says 47B without the number
+    asked_sizes = _sizes(question) or ({named.parameters_b} if named else set())
     for n, hit in enumerate(hits, start=1):
         texts, vectors = verifier.chunk_sentences(hit.chunk)
         other_model = _names_other_model(asked_sizes, f"{hit.chunk.title} {hit.chunk.section}")
@@ -212,18 +214,21 @@ def lead_sentences(
     return chosen
 
 
-def _sizes(text: str) -> set[str]:
-    return {size.lower() for size in _MODEL_SIZE.findall(text)}
+def _sizes(text: str) -> set[float]:
+    """The model sizes a text names, in billions of parameters."""
+    return {float(size) for size in _MODEL_SIZE.findall(text)}
 
 
-def _names_other_model(asked_sizes: set[str], heading: str) -> bool:
-    """Whether a chunk is about a model of another size than the question asks after.
+def _names_other_model(asked_sizes: set[float], heading: str) -> bool:
+    """Whether a chunk is about a model of another size than the question asks after
+    (sizes within a tenth are one: Llama-3-70B has 70.6B parameters).
 
     Its sentences that name no size then read as about the asked model: "A 131,072-token
     context needs 40 GiB of KV cache" from a 70B worked example, in an answer about 8B.
     """
     sizes = _sizes(heading)
-    return bool(asked_sizes and sizes and not sizes & asked_sizes)
+    same = any(abs(a - b) <= 0.1 * max(a, b) for a in asked_sizes for b in sizes)
+    return bool(asked_sizes and sizes and not same)
 
 
 def _repeats(i: int, picked: list[int], vectors: np.ndarray) -> float:

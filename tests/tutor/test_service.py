@@ -237,6 +237,15 @@ async def test_the_opening_does_not_lend_another_models_figures_to_the_one_asked
     assert not any("70B" in title for title in titles)
 
 
+async def test_a_model_named_without_its_size_is_not_lent_other_models_figures(fake_service):
+    # Mixtral-8x7B is 47B: the 8B and 70B worked examples' unnamed figures are not about it.
+    answer = await fake_service.ask("can i fit mixtral in 4bit on a single 4090 with 8k context?")
+    titles = {ref.n: ref.title for ref in answer.sources}
+    for sentence in answer.from_sources:
+        if re.search(r"\b(8|70)B\b", titles[sentence.citations[0]]):
+            assert re.search(r"\b\d+B\b", sentence.text), sentence.text
+
+
 async def test_a_source_the_arithmetic_adds_quotes_the_line_it_backs(fake_service):
     # Retrieval does not bring the decode-speed document, which opens by pointing to another.
     answer = await fake_service.ask("how much kv cache for an 8B model at 128k on a 4090?")
