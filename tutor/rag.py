@@ -37,7 +37,8 @@ SYSTEM_PROMPTS = {
 
 # "The NF4 details are covered in qlora-nf4-double-quant.md.": a pointer, not an answer.
 _POINTS_ELSEWHERE = re.compile(r"\b[\w-]+\.md\b")
-_MODEL_SIZE = re.compile(r"\b(\d+(?:\.\d+)?)\s?b\b", re.IGNORECASE)  # "70B", "8b", "1.5 B"
+# "70B", "8b", "1.5 B", "135M"; not "4M tokens"
+_MODEL_SIZE = re.compile(r"\b(\d+(?:\.\d+)?)\s?([bm])\b(?!\s*tokens)", re.IGNORECASE)
 _ASKS_FOR_FIGURE = re.compile(
     r"how (many|much|big|fast|large)|perplexity|score|ratio|drop|percent|%|\bgb\b|memory|"
     r"bits? per|figure|number|size|speed|accuracy|find|result",
@@ -216,7 +217,10 @@ def lead_sentences(
 
 def _sizes(text: str) -> set[float]:
     """The model sizes a text names, in billions of parameters."""
-    return {float(size) for size in _MODEL_SIZE.findall(text)}
+    return {
+        float(number) / (1000 if unit.lower() == "m" else 1)
+        for number, unit in _MODEL_SIZE.findall(text)
+    }
 
 
 def _names_other_model(asked_sizes: set[float], heading: str) -> bool:

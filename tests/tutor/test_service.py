@@ -246,6 +246,12 @@ async def test_a_model_named_without_its_size_is_not_lent_other_models_figures(f
             assert re.search(r"\b\d+B\b", sentence.text), sentence.text
 
 
+async def test_a_sentence_naming_the_asked_size_stays_under_another_sizes_heading(fake_service):
+    # The ternary fine-tuning document is headed "Llama3 8B"; one line is about SmolLM 135M.
+    answer = await fake_service.ask("what did warmup quantization do for smollm 135m?")
+    assert any("little improvement" in s.text for s in answer.from_sources)
+
+
 async def test_a_source_the_arithmetic_adds_quotes_the_line_it_backs(fake_service):
     # Retrieval does not bring the decode-speed document, which opens by pointing to another.
     answer = await fake_service.ask("how much kv cache for an 8B model at 128k on a 4090?")
