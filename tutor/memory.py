@@ -161,18 +161,14 @@ _GPU_COUNT = re.compile(
 _COUNT_WORDS = {"two": 2, "dual": 2, "three": 3, "four": 4, "quad": 4, "six": 6, "eight": 8}
 
 
-def gpu_count(text: str, gpu: Gpu) -> int:
-    """How many of the GPU the text says ('two 3090s', '2x H100', '8xA100'), else 1."""
-    normal = _normal(text)
-    for alias in sorted((_normal(a) for a in (*gpu.aliases, gpu.name)), key=len, reverse=True):
-        found = re.search(rf"(?<![\w.]){re.escape(alias)}", normal)
-        if found:
-            count = _GPU_COUNT.search(normal[: found.start()])
-            if count:
-                word = count.group(1)
-                return (int(word) if word.isdigit() else _COUNT_WORDS[word]) or 1
-            return 1
-    return 1
+def gpu_count(text: str) -> int:
+    """How many GPUs the text names ('two 3090s', '2x H100', '8xA100'), else 1."""
+    found = _located(text, GPUS, plural=True)
+    count = found and _GPU_COUNT.search(found[1].string[: found[1].start()])
+    if not count:
+        return 1
+    word = count.group(1)
+    return (int(word) if word.isdigit() else _COUNT_WORDS[word]) or 1
 
 
 def find_model(text: str) -> ModelShape | None:
@@ -181,6 +177,13 @@ def find_model(text: str) -> ModelShape | None:
 
 
 def _find(text: str, table: tuple[N, ...], plural: bool = False) -> N | None:
+    found = _located(text, table, plural)
+    return found[0] if found else None
+
+
+def _located(text: str, table: tuple[N, ...], plural: bool = False) -> tuple[N, re.Match] | None:
+    """The entry the text names, the longest alias first, and where in the normalised
+    text (the match's `string`) its alias stands."""
     normal = _normal(text)
     by_alias = sorted(
         ((_normal(alias), entry) for entry in table for alias in (*entry.aliases, entry.name)),
@@ -189,8 +192,8 @@ def _find(text: str, table: tuple[N, ...], plural: bool = False) -> N | None:
     )
     ending = r"s?(?![\w])" if plural else r"(?![\w])"
     for alias, entry in by_alias:
-        if re.search(rf"(?<![\w.]){re.escape(alias)}{ending}", normal):
-            return entry
+        if match := re.search(rf"(?<![\w.]){re.escape(alias)}{ending}", normal):
+            return entry, match
     return None
 
 
@@ -199,7 +202,8 @@ def _normal(text: str) -> str:
     return re.sub(r"[\s_]+", " ", text.replace("-", " ")).strip()
 
 
-_PARAMETERS = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECASE)
+# "70B", "8b", "135m"; not "4M tokens"
+_PARAMETERS = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])(?!\s*tokens)", re.IGNORECASE)
 _CONTEXT = re.compile(
     r"(\d+(?:\.\d+)?)\s*(k)?\s*(?:tokens?|token context|ctx|context)|(\d+)k\b", re.IGNORECASE
 )
@@ -218,8 +222,15 @@ _ASKS_ON_GPU = re.compile(
 def parameters_in(text: str) -> float | None:
     """A parameter count the text gives ('70B', '135m'), in billions."""
     match = _PARAMETERS.search(text)
-    if not match:
-        return None
+    return _billions(match) if match else None
+
+
+def sizes_in(text: str) -> set[float]:
+    """Every parameter count the text gives, in billions."""
+    return {_billions(match) for match in _PARAMETERS.finditer(text)}
+
+
+def _billions(match: re.Match) -> float:
     number = float(match.group(1))
     return number if match.group(2).lower() == "b" else number / 1000
 
@@ -294,7 +305,7 @@ def from_question(question: str) -> Estimate | None:
         batch_in(question),
         bandwidth_gbs=bandwidth,
         gpu=gpu,
-        gpu_count=gpu_count(question, gpu) if gpu else 1,
+        gpu_count=gpu_count(question),
     )
 
 
@@ -339,7 +350,7 @@ def estimate_for(
         _precision(kv_precision),
         bandwidth_gbs,
         accelerator,
-        gpu_count(gpu, accelerator) if accelerator else 1,
+        gpu_count(gpu) if gpu else 1,
     )
 
 

@@ -8,7 +8,7 @@ from knowledge.embeddings import embed_query
 from knowledge.index import Chunk, Hit
 from knowledge.terms import search_terms
 from tutor.answer import Sentence, SourceRef
-from tutor.memory import find_model
+from tutor.memory import find_model, sizes_in
 from tutor.text import split_sentences
 from tutor.verify import Verdict, Verifier
 
@@ -37,8 +37,6 @@ SYSTEM_PROMPTS = {
 
 # "The NF4 details are covered in qlora-nf4-double-quant.md.": a pointer, not an answer.
 _POINTS_ELSEWHERE = re.compile(r"\b[\w-]+\.md\b")
-# "70B", "8b", "1.5 B", "135M"; not "4M tokens"
-_MODEL_SIZE = re.compile(r"\b(\d+(?:\.\d+)?)\s?([bm])\b(?!\s*tokens)", re.IGNORECASE)
 _ASKS_FOR_FIGURE = re.compile(
     r"how (many|much|big|fast|large)|perplexity|score|ratio|drop|percent|%|\bgb\b|memory|"
     r"bits? per|figure|number|size|speed|accuracy|find|result",
@@ -169,7 +167,7 @@ def lead_sentences(
     candidates, rows, below_best = [], [], []
     best = max((hit.score for hit in hits), default=0.0)
     named = find_model(question)  # "mixtral" says 47B without the number
-    asked_sizes = _sizes(question) or ({named.parameters_b} if named else set())
+    asked_sizes = sizes_in(question) or ({named.parameters_b} if named else set())
     for n, hit in enumerate(hits, start=1):
         texts, vectors = verifier.chunk_sentences(hit.chunk)
         other_model = _names_other_model(asked_sizes, f"{hit.chunk.title} {hit.chunk.section}")
@@ -177,7 +175,7 @@ def lead_sentences(
             if (
                 len(text) > 25
                 and not _POINTS_ELSEWHERE.search(text)
-                and not (other_model and not _sizes(text))
+                and not (other_model and not sizes_in(text))
             ):
                 candidates.append((n, text))
                 rows.append(vector)
@@ -215,14 +213,6 @@ def lead_sentences(
     return chosen
 
 
-def _sizes(text: str) -> set[float]:
-    """The model sizes a text names, in billions of parameters."""
-    return {
-        float(number) / (1000 if unit.lower() == "m" else 1)
-        for number, unit in _MODEL_SIZE.findall(text)
-    }
-
-
 def _names_other_model(asked_sizes: set[float], heading: str) -> bool:
     """Whether a chunk is about a model of another size than the question asks after
     (sizes within a tenth are one: Llama-3-70B has 70.6B parameters).
@@ -230,7 +220,7 @@ def _names_other_model(asked_sizes: set[float], heading: str) -> bool:
     Its sentences that name no size then read as about the asked model: "A 131,072-token
     context needs 40 GiB of KV cache" from a 70B worked example, in an answer about 8B.
     """
-    sizes = _sizes(heading)
+    sizes = sizes_in(heading)
     same = any(abs(a - b) <= 0.1 * max(a, b) for a in asked_sizes for b in sizes)
     return bool(asked_sizes and sizes and not same)
 
