@@ -73,6 +73,8 @@ class Gpu(Named):
     source: Text
     url: Text
     second_hand: bool
+    architecture: Text | None = None  # "Ampere": what support tables name instead of the card
+    compute_capability: str | None = Field(default=None, pattern=r"^\d+\.\d$")
 
 
 PRECISIONS = load_table(DATA_DIR / "precisions.yaml", Precision)
@@ -152,6 +154,27 @@ def find_precision(text: str) -> Precision | None:
 def find_gpu(text: str) -> Gpu | None:
     """The accelerator a text names ('h100', 'RTX 4090', 'M2 Ultra', 'two 3090s')."""
     return _find(text, GPUS, plural=True)
+
+
+def with_generation(question: str) -> str:
+    """The question with the generation of each GPU it names: support tables and sources
+    name generations, not cards ("AWQ … not on Volta" answers "awq on a v100?")."""
+    generations = dict.fromkeys(
+        f"{gpu.architecture}, compute capability {gpu.compute_capability}"
+        for gpu in gpus_in(question)
+        if gpu.architecture
+    )
+    return f"{question} ({'; '.join(generations)})" if generations else question
+
+
+def gpus_in(text: str) -> list[Gpu]:
+    """Every accelerator a text names, in the order of their longest aliases."""
+    found = []
+    while located := _located(text, GPUS, plural=True):
+        gpu, match = located
+        found.append(gpu)
+        text = f"{match.string[: match.start()]} {match.string[match.end() :]}"
+    return found
 
 
 _GPU_COUNT = re.compile(

@@ -142,7 +142,10 @@ class TutorService:
         question = clean_text(question, self.settings.max_question_chars, what="question")
         answer = Answer(question, model=self.model_name, quantization=self.quantization)
         answer.request_id = uuid.uuid4().hex[:12]
-        query = f"{previous} {question}" if previous else question
+        estimate = memory.from_question(question)
+        # a card's generation finds what support tables say of it; the arithmetic needs none
+        about = question if estimate else memory.with_generation(question)
+        query = f"{previous} {about}" if previous else about
         pool = await asyncio.to_thread(
             self.index.search,
             query,
@@ -151,7 +154,6 @@ class TutorService:
         )
         hits = pool[: self.settings.top_k]  # what the model is given and the draft checked on
         answer.timings_ms["retrieve"] = _ms_since(started)
-        estimate = memory.from_question(question)
         if not hits and estimate is None:
             on_topic = await asyncio.to_thread(self.index.is_on_topic, question)
             answer.kind = "not_covered" if on_topic else "off_topic"
@@ -170,7 +172,7 @@ class TutorService:
         mark = time.perf_counter()
         answer.sources = rag.number_sources(pool)
         lead = await asyncio.to_thread(
-            rag.lead_sentences, question, pool, answer.sources, self.verifier
+            rag.lead_sentences, about, pool, answer.sources, self.verifier
         )
         cited = {n for sentence in lead for n in sentence.citations}
         answer.sources = [s for s in answer.sources if s.n <= len(hits) or s.n in cited]

@@ -18,7 +18,7 @@ from tutor.errors import CuratedError, LabError
 from tutor.lab import answers, run
 from tutor.lab.answers import QUESTIONS_FILE, BenchQuestion, load_questions
 from tutor.lab.measure import EVAL_DOCUMENTS_FILE, EvalDocument, eval_documents
-from tutor.memory import GPUS, MODEL_SHAPES, PRECISIONS, Gpu, ModelShape, Precision
+from tutor.memory import GPUS, MODEL_SHAPES, PRECISIONS, Gpu, ModelShape, Precision, gpus_in
 from tutor.steps import FALLBACK_STEPS, FALLBACK_STEPS_FILE, FallbackStep, fallback_steps
 from tutor.verify import MISCONCEPTIONS, MISCONCEPTIONS_FILE, Misconception
 
@@ -284,3 +284,19 @@ def test_model_shapes_and_gpus_are_consistent_and_aliases_name_one_thing():
     for table in (MODEL_SHAPES, PRECISIONS, GPUS):
         aliases = [alias.lower() for entry in table for alias in entry.aliases]
         assert len(aliases) == len(set(aliases))
+
+
+def test_each_gpus_generation_is_the_one_its_source_states():
+    """gpus.yaml's generations agree with gpu-architectures.md for every card a sentence of
+    it names, and the document states every generation the table uses."""
+    text = parse_document(PACKAGED_SOURCES / "gpu-architectures.md").body
+    stated = [s for s in re.split(r"(?<=\.)\s+", text) if re.search(r"GPUs? with compute", s)]
+    for sentence in stated:
+        for gpu in gpus_in(sentence):
+            assert gpu.architecture in sentence, (gpu.name, sentence)
+            assert f"compute capability {gpu.compute_capability}" in sentence, (gpu.name, sentence)
+    for gpu in GPUS:
+        if gpu.architecture:  # "an Ampere data-center GPU with compute capability 8.0"
+            generation = rf"{gpu.architecture}[\w -]* GPUs? with compute capability "
+            generation += re.escape(gpu.compute_capability)
+            assert any(re.search(generation, s) for s in stated), gpu.name

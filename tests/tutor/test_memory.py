@@ -119,3 +119,23 @@ async def test_ask_answers_a_memory_question_with_the_arithmetic_cited(fake_serv
     cited = {answer.sources[n - 1].doc_id for s in answer.arithmetic for n in s.citations}
     assert "bytes-per-weight.md" in cited
     assert not answer.draft and not answer.model_text  # no draft to repeat the 7B figures
+
+
+@pytest.mark.parametrize(
+    ("question", "generations"),
+    [
+        ("can i run an awq model in vllm on a v100", "(Volta, compute capability 7.0)"),
+        (
+            "my a100 or an h100 for fp8?",
+            "(Hopper, compute capability 9.0; Ampere, compute capability 8.0)",
+        ),
+        ("two 3090s for nf4?", "(Ampere, compute capability 8.6)"),
+    ],
+)
+def test_a_question_naming_a_gpu_is_searched_with_its_generation(question, generations):
+    assert memory.with_generation(question) == f"{question} {generations}"
+
+
+@pytest.mark.parametrize("question", ["What is NF4?", "is an m2 ultra good for gguf?"])
+def test_a_question_naming_no_nvidia_gpu_is_searched_as_asked(question):
+    assert memory.with_generation(question) == question

@@ -288,3 +288,14 @@ async def test_a_name_no_source_uses_is_said_to_be_unknown_before_the_source_sen
     answer = await fake_service.ask("Does TFLite support int8 quantization?")
     assert answer.from_sources[0].text.startswith("My sources never mention TFLite")
     assert all(s.citations for s in answer.from_sources[1:])
+
+
+async def test_a_question_about_a_card_is_answered_from_what_the_sources_say_of_its_generation(
+    fake_service,
+):
+    # vLLM's table says "AWQ on Turing, Ampere, Ada and Hopper but not on Volta", not "V100"
+    answer = await fake_service.ask("can i run an awq model in vllm on a v100")
+    opening = " ".join(s.text for s in answer.from_sources)
+    assert "not on Volta" in opening
+    assert "The Tesla V100 is a Volta GPU with compute capability 7.0." in opening
+    assert answer.question == "can i run an awq model in vllm on a v100"  # shown as asked
