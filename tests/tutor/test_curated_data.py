@@ -11,20 +11,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from knowledge.documents import PACKAGED_SOURCES, chunk_document, parse_document
+from knowledge.documents import PACKAGED_SOURCES, chunk_document, load_documents, parse_document
 from tutor.answer import SourceRef
 from tutor.curated import DATA_DIR, load_table
 from tutor.errors import CuratedError, LabError
 from tutor.lab import answers, run
 from tutor.lab.answers import QUESTIONS_FILE, BenchQuestion, load_questions
 from tutor.lab.measure import EVAL_DOCUMENTS_FILE, EvalDocument, eval_documents
-from tutor.memory import GPUS, MODEL_SHAPES, PRECISIONS, Gpu, ModelShape, Precision, gpus_in
+from tutor.memory import GPUS, MODEL_SHAPES, PRECISIONS, Gpu, ModelShape, Precision
 from tutor.steps import FALLBACK_STEPS, FALLBACK_STEPS_FILE, FallbackStep, fallback_steps
 from tutor.verify import MISCONCEPTIONS, MISCONCEPTIONS_FILE, Misconception
 
 ROOT = Path(__file__).parents[2]
 LAB_DATA_DIR = QUESTIONS_FILE.parent
 MISSING = "no-such-source.md"
+FIELD_QUESTIONS_FILE = ROOT / "bench" / "data" / "field_questions.jsonl"
 
 # Every packaged table: its file, its schema, and the field naming a source document.
 TABLES = [
@@ -93,6 +94,17 @@ def test_each_questions_key_fact_is_stated_by_its_source():
     for question in load_table(QUESTIONS_FILE, BenchQuestion):
         text = (PACKAGED_SOURCES / question.source).read_text(encoding="utf-8")
         assert re.search(question.key_fact, text, re.IGNORECASE), question.question
+
+
+def test_each_field_question_is_labelled_with_a_fact_its_source_states():
+    rows = read_raw(FIELD_QUESTIONS_FILE, BenchQuestion)
+    assert len({row["question"] for row in rows}) == len(rows)
+    for row in rows:
+        style = row.pop("style")
+        question = BenchQuestion(**row)
+        body = parse_document(PACKAGED_SOURCES / question.source).body
+        assert style in ("formal", "learner"), question.question
+        assert re.search(question.key_fact, body, re.IGNORECASE), question.question
 
 
 def test_the_modules_read_the_packaged_tables():
@@ -286,17 +298,15 @@ def test_model_shapes_and_gpus_are_consistent_and_aliases_name_one_thing():
         assert len(aliases) == len(set(aliases))
 
 
-def test_each_gpus_generation_is_the_one_its_source_states():
-    """gpus.yaml's generations agree with gpu-architectures.md for every card a sentence of
-    it names, and the document states every generation the table uses."""
-    text = parse_document(PACKAGED_SOURCES / "gpu-architectures.md").body
-    stated = [s for s in re.split(r"(?<=\.)\s+", text) if re.search(r"GPUs? with compute", s)]
-    for sentence in stated:
-        for gpu in gpus_in(sentence):
-            assert gpu.architecture in sentence, (gpu.name, sentence)
-            assert f"compute capability {gpu.compute_capability}" in sentence, (gpu.name, sentence)
+def test_each_gpus_generation_is_the_one_the_sources_give_its_compute_capability():
+    # "Volta for SM 7.0" (vLLM's table), "Ampere GPUs have compute capability 8.0 or 8.6"
+    documents, _ = load_documents([(PACKAGED_SOURCES, "curated")])
+    sentences = [s for doc in documents for s in re.split(r"(?<=\.)\s+", doc.body)]
     for gpu in GPUS:
-        if gpu.architecture:  # "an Ampere data-center GPU with compute capability 8.0"
-            generation = rf"{gpu.architecture}[\w -]* GPUs? with compute capability "
-            generation += re.escape(gpu.compute_capability)
-            assert any(re.search(generation, s) for s in stated), gpu.name
+        if gpu.architecture:
+            family = gpu.architecture.split()[0]  # "Ada Lovelace" is "Ada" in vLLM's table
+            pairing = rf"\b{family}\b[^.]*?(?:compute capability|SM) [\d. ,andor]*"
+            assert any(
+                (m := re.search(pairing, s)) and gpu.compute_capability in m.group()
+                for s in sentences
+            ), gpu.name

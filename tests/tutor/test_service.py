@@ -297,5 +297,4 @@ async def test_a_question_about_a_card_is_answered_from_what_the_sources_say_of_
     answer = await fake_service.ask("can i run an awq model in vllm on a v100")
     opening = " ".join(s.text for s in answer.from_sources)
     assert "not on Volta" in opening
-    assert "The Tesla V100 is a Volta GPU with compute capability 7.0." in opening
     assert answer.question == "can i run an awq model in vllm on a v100"  # shown as asked
