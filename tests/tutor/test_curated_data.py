@@ -20,6 +20,7 @@ from tutor.lab.answers import QUESTIONS_FILE, BenchQuestion, load_questions
 from tutor.lab.measure import EVAL_DOCUMENTS_FILE, EvalDocument, eval_documents
 from tutor.memory import GPUS, MODEL_SHAPES, PRECISIONS, Gpu, ModelShape, Precision
 from tutor.steps import FALLBACK_STEPS, FALLBACK_STEPS_FILE, FallbackStep, fallback_steps
+from tutor.text import split_sentences
 from tutor.verify import MISCONCEPTIONS, MISCONCEPTIONS_FILE, Misconception
 
 ROOT = Path(__file__).parents[2]
@@ -293,6 +294,8 @@ def test_model_shapes_and_gpus_are_consistent_and_aliases_name_one_thing():
         assert shape.attention_heads % shape.kv_heads == 0, shape.name  # grouped-query attention
     for entry in (*MODEL_SHAPES, *GPUS):
         assert entry.url.startswith("https://"), entry.name
+    for gpu in GPUS:  # a generation is named with its compute capability, or not at all
+        assert (gpu.architecture is None) == (gpu.compute_capability is None), gpu.name
     for table in (MODEL_SHAPES, PRECISIONS, GPUS):
         aliases = [alias.lower() for entry in table for alias in entry.aliases]
         assert len(aliases) == len(set(aliases))
@@ -301,7 +304,7 @@ def test_model_shapes_and_gpus_are_consistent_and_aliases_name_one_thing():
 def test_each_gpus_generation_is_the_one_the_sources_give_its_compute_capability():
     # "Volta for SM 7.0" (vLLM's table), "Ampere GPUs have compute capability 8.0 or 8.6"
     documents, _ = load_documents([(PACKAGED_SOURCES, "curated")])
-    sentences = [s for doc in documents for s in re.split(r"(?<=\.)\s+", doc.body)]
+    sentences = [s for doc in documents for s in split_sentences(doc.body)]
     for gpu in GPUS:
         if gpu.architecture:
             family = gpu.architecture.split()[0]  # "Ada Lovelace" is "Ada" in vLLM's table
