@@ -37,6 +37,16 @@ class NextStep:
 
 
 @dataclass(frozen=True)
+class SourceQuestion:
+    """A question as learners ask it, and the body sentence that answers it: learners
+    rarely use a source's words ("my ppl is way worse than reported" for "chunked
+    perplexity is worse because the model has less context")."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
 class Document:
     path: Path
     title: str
@@ -48,6 +58,7 @@ class Document:
     topic: str = ""  # a topic of knowledge/topics.yaml (curated documents)
     # The document's own next steps, each with one reason it might be wrong.
     next_steps: tuple[NextStep, ...] = ()
+    questions: tuple[SourceQuestion, ...] = ()
 
     @property
     def doc_id(self) -> str:
@@ -117,6 +128,7 @@ def parse_document(path: Path, trusted: str = "curated") -> Document:
     return Document(
         topic=str(meta.get("topic") or "").strip(),
         next_steps=_next_steps(path, meta.get("next_steps")),
+        questions=_questions(path, meta.get("questions")),
         path=path,
         title=str(meta["title"]).strip(),
         source=str(meta["source"]).strip(),
@@ -135,6 +147,16 @@ def _next_steps(path: Path, raw) -> tuple[NextStep, ...]:
     ):
         raise SourceError(f"{path}:2: next_steps must be a list of 'step:' and 'risk:' pairs")
     return tuple(NextStep(str(i["step"]).strip(), str(i["risk"]).strip()) for i in raw)
+
+
+def _questions(path: Path, raw) -> tuple[SourceQuestion, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(
+        isinstance(item, dict) and set(item) == {"question", "answer"} for item in raw
+    ):
+        raise SourceError(f"{path}:2: questions must be a list of 'question:' and 'answer:' pairs")
+    return tuple(SourceQuestion(str(i["question"]).strip(), str(i["answer"]).strip()) for i in raw)
 
 
 def load_documents(folders: list[tuple[Path, str]]) -> tuple[list[Document], list[str]]:

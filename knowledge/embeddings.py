@@ -1,6 +1,8 @@
 """The packaged sentence-embedding model (all-MiniLM-L6-v2), loaded once, offline."""
 
+import hashlib
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +29,24 @@ def embed(texts: list[str]) -> np.ndarray:
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
     return np.asarray(get_embeddings().embed_documents(list(texts)), dtype=np.float32)
+
+
+def cached_embeddings(texts: list[str], cache: Path | None) -> np.ndarray:
+    """Embeddings of `texts`, read from `cache` when it was written for exactly these."""
+    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()
+    if cache is not None and cache.is_file():
+        try:
+            with np.load(cache) as saved:
+                if str(saved["digest"]) == digest:
+                    return saved["vectors"]
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable: embed again and overwrite it
+    vectors = embed(texts)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with cache.open("wb") as file:  # a file object: np.savez would add ".npz"
+            np.savez(file, digest=digest, vectors=vectors)
+    return vectors
 
 
 @lru_cache(maxsize=2048)

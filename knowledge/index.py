@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import chromadb
+import numpy as np
 from chromadb.api.client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
@@ -28,7 +29,7 @@ from knowledge.documents import (
     chunk_document,
     load_documents,
 )
-from knowledge.embeddings import embed_query, get_embeddings, is_common_word
+from knowledge.embeddings import cached_embeddings, embed_query, get_embeddings, is_common_word
 from knowledge.errors import IndexUnavailable
 from knowledge.terms import search_terms
 
@@ -77,6 +78,8 @@ class KnowledgeIndex:
         self._bm25: BM25Okapi | None = None
         self._field_terms: frozenset[str] = frozenset()
         self._documents: dict[str, Document] = {}
+        self._answers: list[tuple[str, str]] = []  # (doc_id, sentence) per source question
+        self._question_vectors = np.zeros((0, 384), dtype=np.float32)
 
     @classmethod
     def from_settings(cls, settings) -> "KnowledgeIndex":
@@ -148,6 +151,7 @@ class KnowledgeIndex:
             self._write_manifest(manifest)  # after each document: an interruption loses one
         self._write_manifest(manifest)
         self._load_lexical(documents)
+        self._load_questions(documents)
         return SyncReport(
             added=len(changed),
             removed=len([d for d in stale if d not in current]),
@@ -190,6 +194,13 @@ class KnowledgeIndex:
         self._field_terms = frozenset(t for t in indexed if _is_field_term(t))
         steps = " ".join(f"{s.step} {s.risk}" for doc in documents for s in doc.next_steps)
         self._vocabulary = frozenset(indexed | set(search_terms(steps)))  # all the sources say
+
+    def _load_questions(self, documents: list[Document]) -> None:
+        asked = [(doc.doc_id, q) for doc in documents for q in doc.questions]
+        self._answers = [(doc_id, q.answer) for doc_id, q in asked]
+        self._question_vectors = cached_embeddings(
+            [q.question for _, q in asked], self.index_dir / "question-vectors.npz"
+        )
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -237,6 +248,15 @@ class KnowledgeIndex:
             )
         hits.sort(key=lambda h: h.score, reverse=True)
         return _drop_near_duplicates(hits)[:k]
+
+    def answer_closeness(self, query: str) -> dict[tuple[str, str], float]:
+        """For each sentence that answers one of the sources' own questions, keyed by
+        (doc_id, sentence): how close in meaning the query is to the closest of them."""
+        closeness: dict[tuple[str, str], float] = {}
+        scores = self._question_vectors @ np.asarray(embed_query(query), dtype=np.float32)
+        for answer, score in zip(self._answers, scores.tolist(), strict=True):
+            closeness[answer] = max(closeness.get(answer, -1.0), score)
+        return closeness
 
     def is_on_topic(self, query: str) -> bool:
         """Whether a question is about what the sources cover, even where no chunk answers

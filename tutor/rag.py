@@ -14,6 +14,9 @@ from tutor.verify import Verdict, Verifier
 
 LEAD_SENTENCES = 6
 LEAD_POOL_CHUNKS = 4  # the lead reads one chunk more than the prompt: answers often sit just below
+# Further down, only the sentences that answer one of the sources' own questions: a learner's
+# question worded like one of them finds its answer in a chunk worded unlike the question.
+LEAD_ANSWER_CHUNKS = 20
 LEAD_MIN_SCORE = 0.35  # below this a source sentence does not answer the question
 HIT_WEIGHT = 0.6  # a sentence of a chunk far below the best one rarely answers the question
 TERM_WEIGHT = 0.3  # exact terms shared with the question ("Q4_K_M", "Japanese", "AWQ")
@@ -150,16 +153,22 @@ def closest_sentence(about: str, chunks: list[Chunk], verifier: Verifier) -> str
 
 
 def lead_sentences(
-    question: str, hits: list[Hit], sources: list[SourceRef], verifier: Verifier
+    question: str,
+    hits: list[Hit],
+    sources: list[SourceRef],
+    verifier: Verifier,
+    closeness: dict[tuple[str, str], float],
 ) -> list[Sentence]:
     """The source sentences that best answer the question, cited; supported by construction.
 
-    A sentence scores by its own meaning and terms, less how far its chunk ranks below
-    the best one: a sentence alone misses the heading and context that made its chunk
-    match ("Human raters saw a drop of 16.0%" under "Japanese: -1.7% versus -16.0%").
+    A sentence scores by its meaning (its own, or that of the closest source question it
+    answers: `closeness`, from KnowledgeIndex.answer_closeness) and terms, less how far
+    its chunk ranks below the best one: a sentence alone misses the heading and context
+    that made its chunk match ("Human raters saw a drop of 16.0%" under "Japanese: -1.7%
+    versus -16.0%").
     Each sentence picked lowers the rank of those that restate it, so the opening's
-    sentences say different things. A sentence that names no model size is left out when
-    its chunk is about a model of another size than the question asks after.
+    sentences say different things. A sentence about a model of another size than the
+    question asks after is left out.
     The quote shown for a source becomes the sentence taken from it, so the learner
     sees exactly which line backs each citation. The sentences' embeddings are the
     verifier's, made once at start.
@@ -168,22 +177,26 @@ def lead_sentences(
     best = max((hit.score for hit in hits), default=0.0)
     named = find_model(question)  # "mixtral" says 47B without the number
     asked_sizes = sizes_in(question) or ({named.parameters_b} if named else set())
+    answering = []  # per candidate: how close the question is to a source question it answers
     for n, hit in enumerate(hits, start=1):
         texts, vectors = verifier.chunk_sentences(hit.chunk)
-        other_model = _names_other_model(asked_sizes, f"{hit.chunk.title} {hit.chunk.section}")
+        heading = f"{hit.chunk.title} {hit.chunk.section}"
         for text, vector in zip(texts, vectors):
+            answers = closeness.get((hit.chunk.doc_id, text))
             if (
                 len(text) > 25
+                and (n <= LEAD_POOL_CHUNKS or answers is not None)
                 and not _POINTS_ELSEWHERE.search(text)
-                and not (other_model and not sizes_in(text))
+                and not _about_other_model(asked_sizes, sizes_in(text) or sizes_in(heading))
             ):
                 candidates.append((n, text))
                 rows.append(vector)
                 below_best.append(best - hit.score)
+                answering.append(-1.0 if answers is None else answers)
     if not candidates:
         return []
     vectors = np.array(rows)
-    meaning = vectors @ np.asarray(embed_query(question))
+    meaning = np.maximum(vectors @ np.asarray(embed_query(question)), answering)
     terms = set(search_terms(question))
     wants_figure = bool(_ASKS_FOR_FIGURE.search(question))
     scores = [
@@ -213,14 +226,27 @@ def lead_sentences(
     return chosen
 
 
-def _names_other_model(asked_sizes: set[float], heading: str) -> bool:
-    """Whether a chunk is about a model of another size than the question asks after
-    (sizes within a tenth are one: Llama-3-70B has 70.6B parameters).
+def keep_cited(sources: list[SourceRef], lead: list[Sentence], shown: int) -> list[SourceRef]:
+    """The first `shown` sources (the prompt's) and those the lead cites beyond them,
+    renumbered in order, the lead's citations with them: "[4]", not "[17]"."""
+    cited = {n for sentence in lead for n in sentence.citations}
+    kept = [s for s in sources if s.n <= shown or s.n in cited]
+    number = {source.n: new for new, source in enumerate(kept, start=1)}
+    for source in kept:
+        source.n = number[source.n]
+    for sentence in lead:
+        sentence.citations = [number[n] for n in sentence.citations]
+    return kept
 
-    Its sentences that name no size then read as about the asked model: "A 131,072-token
-    context needs 40 GiB of KV cache" from a 70B worked example, in an answer about 8B.
+
+def _about_other_model(asked_sizes: set[float], sizes: set[float]) -> bool:
+    """Whether a sentence is about a model of another size than the question asks after:
+    the sizes it names, or where it names none, those of its chunk's heading (sizes
+    within a tenth are one: Llama-3-70B has 70.6B parameters).
+
+    A sentence naming no size reads as about the asked model: "A 131,072-token context
+    needs 40 GiB of KV cache" from a 70B worked example, in an answer about 8B.
     """
-    sizes = sizes_in(heading)
     same = any(abs(a - b) <= 0.1 * max(a, b) for a in asked_sizes for b in sizes)
     return bool(asked_sizes and sizes and not same)
 

@@ -149,7 +149,7 @@ class TutorService:
         pool = await asyncio.to_thread(
             self.index.search,
             query,
-            max(self.settings.top_k, rag.LEAD_POOL_CHUNKS),
+            max(self.settings.top_k, rag.LEAD_ANSWER_CHUNKS),
             self.settings.relevance_floor,
         )
         hits = pool[: self.settings.top_k]  # what the model is given and the draft checked on
@@ -171,11 +171,11 @@ class TutorService:
 
         mark = time.perf_counter()
         answer.sources = rag.number_sources(pool)
+        closeness = await asyncio.to_thread(self.index.answer_closeness, about)
         lead = await asyncio.to_thread(
-            rag.lead_sentences, about, pool, answer.sources, self.verifier
+            rag.lead_sentences, about, pool, answer.sources, self.verifier, closeness
         )
-        cited = {n for sentence in lead for n in sentence.citations}
-        answer.sources = [s for s in answer.sources if s.n <= len(hits) or s.n in cited]
+        answer.sources = rag.keep_cited(answer.sources, lead, len(hits))
         lead = await asyncio.to_thread(self._premise_checked, question, hits) + lead
         if names := self.index.unknown_names(question):
             lead.insert(0, rag.unmentioned(names))

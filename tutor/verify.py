@@ -22,7 +22,6 @@ training splits of the labelled sets.
 """
 
 import dataclasses
-import hashlib
 import math
 import re
 from collections import Counter
@@ -34,7 +33,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from knowledge.documents import Chunk
-from knowledge.embeddings import embed
+from knowledge.embeddings import cached_embeddings, embed
 from knowledge.terms import STOPWORDS, split_words
 from tutor.answer import Status, is_flagged
 from tutor.checker.model import Checker
@@ -761,7 +760,7 @@ class Verifier:
         self.checker = checker
         self._chunks = list(chunks)
         self._sentences = [s for i, c in enumerate(self._chunks) for s in _split_chunk(c, i)]
-        self._vectors = _cached_embeddings([s.profile.text for s in self._sentences], vector_cache)
+        self._vectors = cached_embeddings([s.profile.text for s in self._sentences], vector_cache)
         self._rows_of: dict[str, list[int]] = {}
         for row, sentence in enumerate(self._sentences):
             self._rows_of.setdefault(self._chunks[sentence.chunk].chunk_id, []).append(row)
@@ -1031,24 +1030,6 @@ def _verdict(text: str, judgement: _Judgement, index: int | None) -> Verdict:
     reason = judgement.reason if index is None else f"{judgement.reason} [{index + 1}]"
     score = round(min(max(judgement.score, 0.0), 1.0), 3)
     return Verdict(text, judgement.status, score, reason, index)
-
-
-def _cached_embeddings(texts: list[str], cache: Path | None) -> np.ndarray:
-    """Embeddings of `texts`, read from `cache` when it was written for exactly these."""
-    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()
-    if cache is not None and cache.is_file():
-        try:
-            with np.load(cache) as saved:
-                if str(saved["digest"]) == digest:
-                    return saved["vectors"]
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable: embed again and overwrite it
-    vectors = embed(texts)
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with cache.open("wb") as file:  # a file object: np.savez would add ".npz"
-            np.savez(file, digest=digest, vectors=vectors)
-    return vectors
 
 
 def _split_chunk(chunk: Chunk, index: int) -> list[_Sentence]:

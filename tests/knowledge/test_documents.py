@@ -8,6 +8,7 @@ from knowledge.documents import (
     parse_document,
 )
 from knowledge.errors import SourceError
+from tutor.text import split_sentences
 
 
 def test_every_packaged_source_has_valid_front_matter_and_a_source():
@@ -29,6 +30,27 @@ def test_the_topic_map_and_the_documents_agree():
     documents, _ = load_documents([(PACKAGED_SOURCES, "curated")])
     assert mapped == {doc.doc_id: doc.topic for doc in documents}
     assert all(t["title"] and t["documents"] for t in topics)
+
+
+def test_each_source_question_is_answered_by_one_sentence_of_its_document():
+    # The lead reads chunk by chunk: an answer must be one of a chunk's sentences as split.
+    documents, _ = load_documents([(PACKAGED_SOURCES, "curated")])
+    for doc in documents:
+        assert len(doc.questions) >= 3, doc.doc_id
+        sentences = {s for chunk in chunk_document(doc) for s in split_sentences(chunk.text)}
+        for asked in doc.questions:
+            assert asked.answer in sentences, (doc.doc_id, asked.answer)
+            assert asked.question not in sentences, (doc.doc_id, "a question copies its answer")
+        assert len({q.question for q in doc.questions}) == len(doc.questions), doc.doc_id
+
+
+def test_malformed_questions_name_the_file(tmp_path):
+    path = tmp_path / "bad.md"
+    path.write_text(
+        "---\ntitle: T\nsource: S\nurl: ''\nlicense: x\nquestions: [{question: q}]\n---\nText.\n"
+    )
+    with pytest.raises(SourceError, match="bad.md:2: questions must be a list"):
+        parse_document(path)
 
 
 def test_malformed_next_steps_name_the_file(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 from chromadb.api.client import SharedSystemClient
 
 from knowledge.documents import PACKAGED_SOURCES
+from knowledge.embeddings import embed
 from knowledge.index import KnowledgeIndex
 
 
@@ -41,6 +42,25 @@ def test_near_duplicate_chunks_are_returned_once(index):
     hits = index.search("int8 quantization quality", k=8)
     texts = [hit.chunk.text for hit in hits]
     assert len(texts) == len(set(texts))
+
+
+def test_a_question_worded_like_a_sources_own_question_is_close_to_its_answer(tmp_path):
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    answer = "Chunked evaluation gives less context."
+    (folder / "ppl.md").write_text(
+        "---\ntitle: Perplexity\nsource: Test\nurl: ''\nlicense: x\nquestions:\n"
+        "  - {question: 'my ppl is way worse than the paper, is my quant broken?', "
+        f"answer: '{answer}'}}\n---\n# Perplexity\n\n{answer} Strides help.\n"
+    )
+    index = KnowledgeIndex(tmp_path / "index", [(folder, "user")])
+    index.sync(progress=False)
+    query = "why is my perplexity worse than what the paper says"
+    closeness = index.answer_closeness(query)
+    assert list(closeness) == [("ppl.md", answer)]
+    # far closer than the answer's own words are (0.24), and nothing like an unrelated query
+    assert closeness["ppl.md", answer] > float(embed([answer])[0] @ embed([query])[0]) + 0.2
+    assert index.answer_closeness("how do I bake bread")["ppl.md", answer] < 0.2
 
 
 def test_indexing_is_incremental(tmp_path):

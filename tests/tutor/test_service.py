@@ -266,6 +266,17 @@ async def test_a_source_beyond_the_prompts_is_listed_only_when_the_lead_cites_it
     top_k = fake_service.settings.top_k
     assert all(ref.n <= top_k or ref.n in cited for ref in answer.sources)
     assert cited <= {ref.n for ref in answer.sources}
+    assert [ref.n for ref in answer.sources] == list(range(1, len(answer.sources) + 1))
+
+
+async def test_a_learners_wording_finds_the_sentence_a_source_question_names(fake_service):
+    # "less context" shares no words with "my number is way worse"; the source's own
+    # question "…my ppl is higher than what others report, why" does, in meaning.
+    answer = await fake_service.ask(
+        "chopped wikitext into separate 2048 token pieces, my perplexity comes out much "
+        "higher than the published one. did quantizing break it?"
+    )
+    assert any("less context" in s.text for s in answer.from_sources)
 
 
 async def test_the_opening_answers_rather_than_pointing_to_another_document(fake_service):
