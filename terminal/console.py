@@ -50,6 +50,7 @@ def run_console(service, stdin=sys.stdin, stdout=sys.stdout) -> int:
             if not line:
                 break
             command, _, rest = line.strip().partition(" ")
+            command = command.removeprefix("/")  # Discord's habit: "/ask", "/quit"
             if command in ("quit", "exit"):
                 break
             if command == "help":

@@ -23,6 +23,15 @@ def test_the_console_answers_explains_verifies_and_refuses_bad_input(service):
     assert "The question is empty" in shown
 
 
+def test_commands_typed_the_discord_way_with_a_slash_work_too(fake_service):
+    typed = io.StringIO("/help\n/verify int8 is always lossless for every model\n/quit\n")
+    screen = io.StringIO()
+    assert run_console(fake_service, typed, screen) == 0
+    shown = screen.getvalue()
+    assert "explain TOPIC" in shown and "overbroad:" in shown
+    assert "stay on that" not in shown  # '/quit' left; it was not asked as a question
+
+
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
