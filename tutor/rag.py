@@ -99,10 +99,28 @@ _PREMISE_VERDICTS = {
 }
 
 
-def premise_correction(premise: str, verdict: Verdict) -> Sentence | None:
+# The oppositions that may correct what a question assumes; a correction says the learner
+# is wrong, so only those the rules rarely get wrong. A bare number ("my 3090", "ppl of
+# 19.4") is the learner's own, not a figure the sources could give. A "why" question mostly
+# asks about what a source says, where the rules can read a paraphrase as its opposite ("KIVI
+# quantizes the value cache per token" against "…no such channel structure, so KIVI
+# quantizes the value cache per token"), and a source's figure as about the asker's.
+_CORRECTABLE = frozenset({"misconception", "number", "name", "polarity", "absolute"})
+_CORRECTABLE_WHY = frozenset({"misconception", "name", "absolute"})
+# "i quantized … and my ppl is 19.4": what the asker did and saw, no source can deny
+_OWN_SITUATION = re.compile(r"\b(?:i|i'm|im|i've|ive|my|me|we|our|us)\b", re.IGNORECASE)
+
+
+def premise_correction(premise: str, verdict: Verdict, asks_why: bool) -> Sentence | None:
     """The sentence that opens an answer whose question assumes what the sources deny or
-    do not go as far as; None when the sources do neither."""
-    if verdict.status not in _PREMISE_VERDICTS:
+    do not go as far as; None when the sources do neither, or the opposition is one that
+    may not correct a question of its kind (`asks_why`: it opens with "why")."""
+    correctable = _CORRECTABLE_WHY if asks_why else _CORRECTABLE
+    if (
+        verdict.status not in _PREMISE_VERDICTS
+        or verdict.conflict not in correctable
+        or _OWN_SITUATION.search(premise)
+    ):
         return None
     first = premise.split()[0]
     # "So GPTQ needs …" keeps its name: only a plain capitalised word ("Int8") is lowered

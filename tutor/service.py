@@ -270,7 +270,11 @@ class TutorService:
         if not premises:
             return []
         verdicts = self.verifier.check(premises, [hit.chunk for hit in hits])
-        corrections = map(rag.premise_correction, premises, verdicts)
+        asks_why = question.lstrip().lower().startswith("why")
+        corrections = [
+            rag.premise_correction(premise, verdict, asks_why)
+            for premise, verdict in zip(premises, verdicts, strict=True)
+        ]
         return [correction for correction in corrections if correction is not None][:1]
 
     def _verified_draft(

@@ -69,6 +69,10 @@ class Verdict:
     score: float
     reason: str
     evidence: int | None
+    # what opposes a contradicted or overbroad sentence: "misconception", "number" (with a
+    # unit), "bare number", "name" (a format, method, model or bit width), "polarity" or
+    # "absolute"; "" otherwise
+    conflict: str = ""
 
     @property
     def flagged(self) -> bool:
@@ -79,10 +83,14 @@ class Verdict:
 
 _NEGATIONS = frozenset(
     "not no never without cannot none nor neither nothing n't doesn't isn't can't won't "
-    "don't didn't aren't wasn't shouldn't".split()
+    "don't didn't aren't wasn't shouldn't "
+    "doesnt isnt cant wont dont didnt arent wasnt shouldnt".split()  # as members type them
 )
-# "not only", and "not always" (a hedge on an absolute, "typically, not always, lossless")
-_NOT_NEGATING = re.compile(r"\bnot (?:just|only|merely|always|every|all)\b|\bno longer\b")
+# "not only", "not always" (a hedge on an absolute, "typically, not always, lossless"), and
+# "at all", which stresses a negation ("didn't improve at all") rather than claiming "all"
+_NOT_NEGATING = re.compile(
+    r"\bnot (?:just|only|merely|always|every|all)\b|\bno longer\b|\bat all\b"
+)
 # Absolute words by what they assert; evidence backs one only with a word of the same group.
 _ABSOLUTES = {
     **dict.fromkeys(
@@ -601,7 +609,7 @@ def unresolved_subject(text: str) -> str:
 
 @dataclass(frozen=True)
 class Conflict:
-    kind: Literal["number", "name", "polarity"]
+    kind: Literal["number", "bare number", "name", "polarity"]
     reason: str
 
 
@@ -619,7 +627,8 @@ def _number_conflict(
         if rivals:
             closest = min(rivals, key=lambda other: abs(other.value - number.value))
             said = f"the source gives {closest}, not {number}"
-            return Conflict("number", f"{said}: “{_quote(evidence.text)}”")
+            kind = "number" if number.unit else "bare number"
+            return Conflict(kind, f"{said}: “{_quote(evidence.text)}”")
     return None
 
 
@@ -749,6 +758,7 @@ class _Judgement:
     reason: str
     row: int | None  # the deciding evidence sentence
     misconception: Misconception | None = None
+    conflict: str = ""  # Verdict.conflict
 
 
 class Verifier:
@@ -904,15 +914,22 @@ class Verifier:
         misconception, misconception_match = self._misconception(claim, vector)
         if misconception is not None and misconception_match > matches[ranked[0]]:
             reason = f"a common misconception: {misconception.correction}"
-            return _Judgement("contradicted", support_match, reason, None, misconception), ranked
+            judgement = _Judgement(
+                "contradicted", support_match, reason, None, misconception, "misconception"
+            )
+            return judgement, ranked
         for position, row in enumerate(related):
             if matches[row] < support_match:
                 break
             # a number stated by a closer sentence: this one is about something else
             closer = _attested(claim, [pool[r].profile for r in related[:position]])
             found = conflict(claim, pool[row].profile, closer)
-            if found is not None and (found.kind == "number" or matches[row] >= OPPOSED_MATCH):
-                return _Judgement("contradicted", support_match, found.reason, row), ranked
+            numeric = found is not None and found.kind.endswith("number")
+            if found is not None and (numeric or matches[row] >= OPPOSED_MATCH):
+                judgement = _Judgement(
+                    "contradicted", support_match, found.reason, row, conflict=found.kind
+                )
+                return judgement, ranked
         if support is not None and support_match >= SUPPORT_MATCH:
             return _strength(claim, pool[support].profile, support_match, support), ranked
         if claim.absolutes - _BACKING_ONLY and related:
@@ -1018,7 +1035,7 @@ def _strength(claim: Profile, evidence: Profile, score: float, row: int) -> _Jud
     unbacked = sorted(w for w in claim.absolutes - _BACKING_ONLY if _ABSOLUTES[w] not in backed)
     if unbacked:
         reason = f"“{unbacked[0]}” goes further than the source: “{_quote(evidence.text)}”"
-        return _Judgement("overbroad", score, reason, row)
+        return _Judgement("overbroad", score, reason, row, conflict="absolute")
     if claim.directions.get("loss") == 1 and "loss" not in evidence.directions:
         return _UNSTATED  # "lossless" is a strong claim: only a sentence about loss backs it
     if score >= SUPPORT_MATCH:
@@ -1029,7 +1046,7 @@ def _strength(claim: Profile, evidence: Profile, score: float, row: int) -> _Jud
 def _verdict(text: str, judgement: _Judgement, index: int | None) -> Verdict:
     reason = judgement.reason if index is None else f"{judgement.reason} [{index + 1}]"
     score = round(min(max(judgement.score, 0.0), 1.0), 3)
-    return Verdict(text, judgement.status, score, reason, index)
+    return Verdict(text, judgement.status, score, reason, index, judgement.conflict)
 
 
 def _split_chunk(chunk: Chunk, index: int) -> list[_Sentence]:

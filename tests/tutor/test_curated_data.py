@@ -27,6 +27,7 @@ ROOT = Path(__file__).parents[2]
 LAB_DATA_DIR = QUESTIONS_FILE.parent
 MISSING = "no-such-source.md"
 FIELD_QUESTIONS_FILE = ROOT / "bench" / "data" / "field_questions.jsonl"
+PREMISE_QUESTIONS_FILE = ROOT / "bench" / "data" / "premise_questions.jsonl"
 
 # Every packaged table: its file, its schema, and the field naming a source document.
 TABLES = [
@@ -106,6 +107,17 @@ def test_each_field_question_is_labelled_with_a_fact_its_source_states():
         body = parse_document(PACKAGED_SOURCES / question.source).body
         assert style in ("formal", "learner"), question.question
         assert re.search(question.key_fact, body, re.IGNORECASE), question.question
+
+
+def test_each_premise_question_is_settled_by_its_sources_words():
+    rows = read_raw(PREMISE_QUESTIONS_FILE, dict)
+    assert {row["truth"] for row in rows} == {"true", "false"}
+    assert len({row["question"] for row in rows}) == len(rows)
+    for row in rows:
+        assert set(row) == {"question", "premise", "truth", "source", "evidence"}, row
+        body = parse_document(PACKAGED_SOURCES / row["source"]).body
+        # an asker's own observation is true, and no source speaks of it
+        assert row["evidence"] in body or (row["evidence"], row["truth"]) == ("observation", "true")
 
 
 def test_the_modules_read_the_packaged_tables():

@@ -208,8 +208,23 @@ async def test_a_false_premise_is_answered_first(fake_service, question, assumed
     assert not re.search(r"\[\d+\]\W*$", opening.text)  # the citation is shown once, by render
 
 
-async def test_a_true_premise_gets_no_correction(fake_service):
-    answer = await fake_service.ask("Since GPTQ needs no retraining, how long does it take?")
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Since GPTQ needs no retraining, how long does it take?",
+        # what the asker did and saw: their own numbers are not the sources' to deny
+        "my ppl for gpt2-large on wikitext-2 is 19.4 but a guide says 16.4, is my eval broken?",
+        "got a 3090 and an a100, grabbed an fp8 checkpoint hoping for the fp8 tensor core "
+        "speedup. will i actually get it on those cards?",
+        # a "why" question about what a source says: a paraphrase is not its opposite
+        "Why does KIVI quantize the key cache per channel but the value cache per token?",
+        "Why does round-to-nearest lose more quality than calibration-based methods?",
+        # "at all" stresses a negation; it claims nothing about "all"
+        "turned on the fp8 kv cache in vllm but latency didnt improve at all, is that expected?",
+    ],
+)
+async def test_a_true_premise_gets_no_correction(fake_service, question):
+    answer = await fake_service.ask(question)
     assert not any("question assumes" in s.text for s in answer.sentences)
 
 
