@@ -278,7 +278,8 @@ class KnowledgeIndex:
             if not _looks_like_name(token):
                 continue
             term = search_terms(token)[0]  # as the sources spell their terms: 'q4km' is q4_k_m
-            if not {term, term.removesuffix("s")} & self._vocabulary:
+            spellings = {term, term.removesuffix("s"), _VERSION.sub(r"\1-\2", term)}  # gpt-2
+            if not spellings & self._vocabulary:
                 unknown.append(token)
         return unknown
 
@@ -293,10 +294,16 @@ class KnowledgeIndex:
 _NAME_TOKEN = re.compile(r"\b[A-Za-z][A-Za-z0-9_.]*[A-Za-z0-9]")  # 'b1.58', 'Q4_K_M', 'H100s'
 
 
+_VERSION = re.compile(r"^([a-z]{3,})(\d+)$")  # 'gpt2', 'llama3': names the sources hyphenate
+_SHORTHAND = re.compile(r"(?:g|gs|bs)\d+")  # 'g32' (group size), 'bs1' (batch size): not names
+
+
 def _looks_like_name(token: str) -> bool:
     """'ONNX', 'TFLite', 'rsLoRA', 'M3', 'CTranslate2': capitals inside or a digit, and not
-    an everyday word ('WHY' typed in capitals); 'PR' and other two-capital tokens are too
-    ambiguous to name anything."""
+    an everyday word ('WHY' typed in capitals) or a learner's shorthand for a quantity
+    ('g32', 'bs1'); 'PR' and other two-capital tokens are too ambiguous to name anything."""
+    if _SHORTHAND.fullmatch(token):
+        return False
     if any(c.isdigit() for c in token):
         return True
     if token.isupper():

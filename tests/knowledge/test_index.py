@@ -149,6 +149,9 @@ def test_field_questions_are_on_topic(index, query):
         ("q4km vs q4ks, and what is BitNet b1.58?", []),
         ("WHY IS MY INT8 MODEL SO SLOW ON GPTQ", []),
         ("can i run an awq model in vllm on a v100", []),  # named in a curated next step
+        # a learner's shorthand for a quantity, and a name the sources hyphenate
+        ("g32 or g128 at bs1 for my gpt2 and llama3?", []),
+        ("is qwen2 ok at 4bit?", ["qwen2"]),
     ],
 )
 def test_names_no_source_uses_are_told_apart(index, question, unknown):
