@@ -84,7 +84,9 @@ class Verdict:
 _NEGATIONS = frozenset(
     "not no never without cannot none nor neither nothing n't doesn't isn't can't won't "
     "don't didn't aren't wasn't shouldn't "
-    "doesnt isnt cant wont dont didnt arent wasnt shouldnt".split()  # as members type them
+    "doesnt isnt cant wont dont didnt arent wasnt shouldnt "  # as members type them
+    # verbs that deny what follows: "skips the need for calibration data" is "needs no …"
+    "skip skips skipped avoid avoids avoided lack lacks lacked eliminate eliminates".split()
 )
 # "not only", "not always" (a hedge on an absolute, "typically, not always, lossless"), and
 # "at all", which stresses a negation ("didn't improve at all") rather than claiming "all"

@@ -210,6 +210,19 @@ def test_a_hedged_source_does_not_back_an_absolute_claim(rules):
     assert absolute.status == "overbroad"
 
 
+@pytest.mark.parametrize(
+    ("claim", "source"),
+    [  # a verb that denies, and a negation typed without its apostrophe
+        ("HQQ needs no calibration data.", "HQQ skips the need for calibration data."),
+        ("Min-max range setting avoids clipping.", "Min-max range setting has no clipping error."),
+        ("The hqq save wont load in transformers.", "Such hqq saves do not load in transformers."),
+    ],
+)
+def test_a_negation_worded_otherwise_is_not_read_as_the_opposite(rules, claim, source):
+    (verdict,) = rules.check([claim], [Chunk(source, "hqq.md", "HQQ", "HQQ")])
+    assert verdict.status != "contradicted", verdict.reason
+
+
 def test_the_sentence_embeddings_are_cached_until_the_sources_change(chunks, tmp_path, monkeypatch):
     cache = tmp_path / "verifier-vectors.npz"
     first = Verifier(chunks[:6], cache)
