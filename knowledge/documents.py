@@ -7,7 +7,7 @@ it carries its document's title and source so that any chunk can be cited alone.
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import yaml
@@ -127,8 +127,8 @@ def parse_document(path: Path, trusted: str = "curated") -> Document:
         raise SourceError(f"{path}: has front matter but no text")
     return Document(
         topic=str(meta.get("topic") or "").strip(),
-        next_steps=_next_steps(path, meta.get("next_steps")),
-        questions=_questions(path, meta.get("questions")),
+        next_steps=_pairs(path, meta, "next_steps", NextStep),
+        questions=_pairs(path, meta, "questions", SourceQuestion),
         path=path,
         title=str(meta["title"]).strip(),
         source=str(meta["source"]).strip(),
@@ -139,24 +139,18 @@ def parse_document(path: Path, trusted: str = "curated") -> Document:
     )
 
 
-def _next_steps(path: Path, raw) -> tuple[NextStep, ...]:
+def _pairs(path: Path, meta: dict, key: str, entry_type):
+    """The front matter's list under `key`, each item a mapping with exactly the two
+    fields of `entry_type` (NextStep, SourceQuestion), as a tuple of them."""
+    raw = meta.get(key)
     if raw is None:
         return ()
+    first, second = (f.name for f in fields(entry_type))
     if not isinstance(raw, list) or not all(
-        isinstance(item, dict) and set(item) == {"step", "risk"} for item in raw
+        isinstance(item, dict) and set(item) == {first, second} for item in raw
     ):
-        raise SourceError(f"{path}:2: next_steps must be a list of 'step:' and 'risk:' pairs")
-    return tuple(NextStep(str(i["step"]).strip(), str(i["risk"]).strip()) for i in raw)
-
-
-def _questions(path: Path, raw) -> tuple[SourceQuestion, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not all(
-        isinstance(item, dict) and set(item) == {"question", "answer"} for item in raw
-    ):
-        raise SourceError(f"{path}:2: questions must be a list of 'question:' and 'answer:' pairs")
-    return tuple(SourceQuestion(str(i["question"]).strip(), str(i["answer"]).strip()) for i in raw)
+        raise SourceError(f"{path}:2: {key} must be a list of '{first}:' and '{second}:' pairs")
+    return tuple(entry_type(str(i[first]).strip(), str(i[second]).strip()) for i in raw)
 
 
 def load_documents(folders: list[tuple[Path, str]]) -> tuple[list[Document], list[str]]:

@@ -198,14 +198,14 @@ def lead_sentences(
     answering = []  # per candidate: how close the question is to a source question it answers
     for n, hit in enumerate(hits, start=1):
         texts, vectors = verifier.chunk_sentences(hit.chunk)
-        heading = f"{hit.chunk.title} {hit.chunk.section}"
+        heading_sizes = sizes_in(f"{hit.chunk.title} {hit.chunk.section}")
         for text, vector in zip(texts, vectors):
             answers = closeness.get((hit.chunk.doc_id, text))
             if (
                 len(text) > 25
                 and (n <= LEAD_POOL_CHUNKS or answers is not None)
                 and not _POINTS_ELSEWHERE.search(text)
-                and not _about_other_model(asked_sizes, sizes_in(text) or sizes_in(heading))
+                and not _about_other_model(asked_sizes, sizes_in(text) or heading_sizes)
             ):
                 candidates.append((n, text))
                 rows.append(vector)

@@ -926,7 +926,7 @@ class Verifier:
             # a number stated by a closer sentence: this one is about something else
             closer = _attested(claim, [pool[r].profile for r in related[:position]])
             found = conflict(claim, pool[row].profile, closer)
-            numeric = found is not None and found.kind.endswith("number")
+            numeric = found is not None and found.kind in ("number", "bare number")
             if found is not None and (numeric or matches[row] >= OPPOSED_MATCH):
                 judgement = _Judgement(
                     "contradicted", support_match, found.reason, row, conflict=found.kind
