@@ -40,6 +40,19 @@ SYSTEM_PROMPTS = {
 
 # "The NF4 details are covered in qlora-nf4-double-quant.md.": a pointer, not an answer.
 _POINTS_ELSEWHERE = re.compile(r"\b[\w-]+\.md\b")
+# "GPTQ was published by Frantar … in 2022 and presented at ICLR 2023": who and when, which
+# shares the method's name with "how does GPTQ work?" but answers only a question about its
+# origin.
+_PROVENANCE = re.compile(
+    r"\b(?:was|were) (?:first )?(?:published|introduced|proposed|posted|presented)\b|"
+    r"\barXiv:\d|\baccepted (?:as|at)\b",
+    re.IGNORECASE,
+)
+_ASKS_FOR_PROVENANCE = re.compile(
+    r"\b(?:who|when|year|paper|published|arxiv|authors?|introduced|proposed|invented|"
+    r"came out|history|origin)\b",
+    re.IGNORECASE,
+)
 _ASKS_FOR_FIGURE = re.compile(
     r"how (many|much|big|fast|large)|perplexity|score|ratio|drop|percent|%|\bgb\b|memory|"
     r"bits? per|figure|number|size|speed|accuracy|find|result",
@@ -196,6 +209,7 @@ def lead_sentences(
     named = find_model(question)  # "mixtral" says 47B without the number
     asked_sizes = sizes_in(question) or ({named.parameters_b} if named else set())
     answering = []  # per candidate: how close the question is to a source question it answers
+    origin_asked = bool(_ASKS_FOR_PROVENANCE.search(question))
     for n, hit in enumerate(hits, start=1):
         texts, vectors = verifier.chunk_sentences(hit.chunk)
         heading_sizes = sizes_in(f"{hit.chunk.title} {hit.chunk.section}")
@@ -205,6 +219,7 @@ def lead_sentences(
                 len(text) > 25
                 and (n <= LEAD_POOL_CHUNKS or answers is not None)
                 and not _POINTS_ELSEWHERE.search(text)
+                and (origin_asked or not _PROVENANCE.search(text))
                 and not _about_other_model(asked_sizes, sizes_in(text) or heading_sizes)
             ):
                 candidates.append((n, text))

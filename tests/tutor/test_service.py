@@ -301,6 +301,18 @@ async def test_the_opening_answers_rather_than_pointing_to_another_document(fake
     assert not any(".md" in s.text for s in answer.from_sources)
 
 
+async def test_how_a_method_works_is_answered_by_what_it_does_not_who_published_it(fake_service):
+    # "GPTQ was published by Frantar … in 2022" shares the name, not the answer.
+    answer = await fake_service.ask("How does GPTQ work?")
+    assert answer.from_sources
+    assert not any(re.search(r"published|arXiv", s.text) for s in answer.from_sources)
+
+
+async def test_who_published_a_method_is_still_answered_when_asked(fake_service):
+    answer = await fake_service.ask("Who published GPTQ, and when?")
+    assert any("Frantar" in s.text for s in answer.from_sources)
+
+
 async def test_a_premise_the_sources_do_not_go_as_far_as_is_answered_first(fake_service):
     answer = await fake_service.ask("bitsandbytes only runs on AMD GPUs, right?")
     opening = answer.sentences[0].text
