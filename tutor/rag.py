@@ -120,8 +120,15 @@ _PREMISE_VERDICTS = {
 # quantizes the value cache per token"), and a source's figure as about the asker's.
 _CORRECTABLE = frozenset({"misconception", "number", "name", "polarity", "absolute"})
 _CORRECTABLE_WHY = frozenset({"misconception", "name", "absolute"})
-# "i quantized … and my ppl is 19.4": what the asker did and saw, no source can deny
-_OWN_SITUATION = re.compile(r"\b(?:i|i'm|im|i've|ive|my|me|we|our|us)\b", re.IGNORECASE)
+# "i quantized … and my ppl is 19.4": what the asker did and saw, no source can deny; also
+# typed without the "i" ("turned on the fp8 kv cache …", "ran llama-server …"), which
+# "quantized models are …" is not
+_OWN_SITUATION = re.compile(
+    r"\b(?:i|i'm|im|i've|ive|my|me|we|our|us)\b|"
+    r"^(?:ran|got|made|did|took|built|saw)\b|"
+    r"^\w+ed (?:on|off|up|out|the|a|an|it|this|that|some|with|to|into|from|in)\b",
+    re.IGNORECASE,
+)
 
 
 def premise_correction(premise: str, verdict: Verdict, asks_why: bool) -> Sentence | None:

@@ -2,7 +2,8 @@
 
 import pytest
 
-from tutor.rag import premises_of
+from tutor.rag import premise_correction, premises_of
+from tutor.verify import Verdict
 
 
 @pytest.mark.parametrize(
@@ -31,3 +32,25 @@ def test_a_question_s_premise_is_read_out(question, premise):
 @pytest.mark.parametrize("question", ["What is NF4?", "how much memory does a 70B model need?"])
 def test_a_plain_question_assumes_nothing(question):
     assert premises_of(question) == []
+
+
+def _opposed(premise: str) -> Verdict:
+    reason = "the source says otherwise: “…” [1]"
+    return Verdict(premise, "contradicted", 0.9, reason, 0, "polarity")
+
+
+@pytest.mark.parametrize(
+    "premise",
+    [
+        "Turned on the fp8 kv cache in vllm but latency didnt improve at all.",
+        "Ran llama-server with -ctv q4_0 and it quit.",
+        "I quantized it and my ppl is 19.4.",
+    ],
+)
+def test_what_the_asker_did_and_saw_is_never_corrected(premise):
+    assert premise_correction(premise, _opposed(premise), asks_why=False) is None
+
+
+def test_a_claim_that_opens_with_a_participle_is_still_corrected():
+    premise = "Quantized models never lose accuracy."
+    assert premise_correction(premise, _opposed(premise), asks_why=False) is not None

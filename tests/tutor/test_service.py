@@ -216,6 +216,9 @@ async def test_a_false_premise_is_answered_first(fake_service, question, assumed
         "my ppl for gpt2-large on wikitext-2 is 19.4 but a guide says 16.4, is my eval broken?",
         "got a 3090 and an a100, grabbed an fp8 checkpoint hoping for the fp8 tensor core "
         "speedup. will i actually get it on those cards?",
+        # the same, typed without the "i"
+        'ran llama-server with -ctv q4_0 and it quit with "V cache quantization requires '
+        'flash_attn". is my build broken or do i just need a flag?',
         # a "why" question about what a source says: a paraphrase is not its opposite
         "Why does KIVI quantize the key cache per channel but the value cache per token?",
         "Why does round-to-nearest lose more quality than calibration-based methods?",
