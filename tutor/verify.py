@@ -864,32 +864,42 @@ class Verifier:
         rows = candidates[:CHECKER_EVIDENCE]
         scores = self.checker.scores([(pool[r].profile.text, claim.text) for r in rows])
         best = max(range(len(rows)), key=scores.__getitem__)
+        # the half a contrast gets wrong says more than that the whole is not backed
+        unbacked = self._unbacked_clause(claim, [pool[r] for r in candidates], threshold)
+        if unbacked:
+            reason = f"no source sentence backs the part “{_quote(unbacked)}”"
+            return _Judgement("uncertain", scores[best], reason, judgement.row)
         if scores[best] < threshold:
             quote = _quote(pool[judgement.row].profile.text)
             reason = f"the closest source sentence does not say this: “{quote}”"
             return _Judgement("uncertain", scores[best], reason, judgement.row)
-        unbacked = self._unbacked_clause(
-            claim, [pool[r].profile.text for r in candidates], threshold
-        )
-        if unbacked:
-            reason = f"no source sentence backs the part “{_quote(unbacked)}”"
-            return _Judgement("uncertain", scores[best], reason, judgement.row)
         return dataclasses.replace(judgement, score=min(judgement.score, scores[best]))
 
-    def _unbacked_clause(self, claim: Profile, evidence: list[str], threshold: float) -> str:
+    def _unbacked_clause(
+        self, claim: Profile, evidence: list["_Sentence"], threshold: float
+    ) -> str:
         """The first half of a contrast ("X, while Y") that no one evidence sentence backs,
-        or "": the whole can read as backed while one half says the opposite of its source."""
-        clauses = [
+        or "": the whole can read as backed while one half says the opposite of its source.
+        A half that copies an evidence sentence whole is backed."""
+        halves = [
             clause.strip(" ,.")
             for clause in _CONTRAST.split(claim.text)
             if len(profile(clause, clauses=False).terms) >= VACUOUS_TERMS
             and not _is_fragment(clause)
         ]
-        if len(clauses) < 2:
+        if len(halves) < 2:
             return ""
-        scores = self.checker.scores([(e, clause) for clause in clauses for e in evidence])
+        clauses = [
+            half
+            for half in halves
+            if not any(_copies(profile(half, clauses=False), e) for e in evidence)
+        ]
+        if not clauses:
+            return ""
+        texts = [e.profile.text for e in evidence]
+        scores = self.checker.scores([(t, clause) for clause in clauses for t in texts])
         for i, clause in enumerate(clauses):
-            if max(scores[i * len(evidence) : (i + 1) * len(evidence)]) < threshold:
+            if max(scores[i * len(texts) : (i + 1) * len(texts)]) < threshold:
                 return clause
         return ""
 
