@@ -39,9 +39,13 @@ COLLECTION = "quantutor_knowledge"
 LEXICAL_WEIGHT = 0.35
 LEXICAL_STRONG = 0.5  # share of the best BM25 score that admits a chunk on exact terms alone
 # A question is covered when a chunk is close in meaning, or fairly close and strong on
-# exact terms (calibrated on tutor/lab/data/questions.jsonl against near-miss questions).
+# exact terms (calibrated on tutor/lab/data/questions.jsonl against near-miss questions),
 COVERED_COSINE = 0.5
 COVERED_LEXICAL = 10.0
+# or when meaning and exact terms point to one document, each only fairly: a learner's
+# "aqlm models are slow for me" is short of both bars, but both find the AQLM document.
+AGREED_COSINE = 0.4
+AGREED_DEPTH = 3  # the closest chunks by meaning that the best chunk on terms is looked for in
 NEAR_DUPLICATE = 0.85
 # A question this close in meaning to some chunk is about the field even when no chunk
 # answers it (calibrated on bench/data/topic_questions.jsonl, its calibration split).
@@ -235,7 +239,12 @@ class KnowledgeIndex:
             by_id.setdefault(chunk.chunk_id, chunk)
         best_cosine = max(cosine.values(), default=0.0)
         top = max(lexical.values(), default=0.0)
-        if best_cosine < COVERED_COSINE and (best_cosine < floor or top < COVERED_LEXICAL):
+        closest_docs = {by_id[cid].doc_id for cid in list(cosine)[:AGREED_DEPTH]}
+        agreed = best_cosine >= AGREED_COSINE and any(
+            score == top and by_id[cid].doc_id in closest_docs for cid, score in lexical.items()
+        )
+        near = best_cosine >= COVERED_COSINE or (best_cosine >= floor and top >= COVERED_LEXICAL)
+        if not (near or agreed):
             return []  # not covered: better no source than a misleading one
         hits = []
         for cid in set(cosine) | set(lexical):

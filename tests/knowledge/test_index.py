@@ -33,7 +33,28 @@ def test_exact_terms_find_the_right_document(index, query, doc_id):
     assert doc_id in [hit.chunk.doc_id for hit in hits]
 
 
-@pytest.mark.parametrize("query", ["capital of France", "how to cook pasta", "tell me a joke"])
+@pytest.mark.parametrize(
+    ("query", "doc_id"),
+    [
+        # short of both bars alone, but meaning and terms point to the same document
+        ("aqlm models are slow for me, is that normal", "aqlm.md"),
+        ("exl2 4.65bpw how can bpw be fractional", "exl2-format.md"),
+    ],
+)
+def test_a_short_question_is_covered_where_meaning_and_terms_agree(index, query, doc_id):
+    assert doc_id in [hit.chunk.doc_id for hit in index.search(query, k=4)]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "capital of France",
+        "how to cook pasta",
+        "tell me a joke",
+        "is a 4-bit drill set good for woodworking",
+        "What bits should I use for drilling into concrete?",
+    ],
+)
 def test_unrelated_questions_retrieve_nothing(index, query):
     assert index.search(query, k=4) == []
 
