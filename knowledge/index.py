@@ -239,7 +239,7 @@ class KnowledgeIndex:
             by_id.setdefault(chunk.chunk_id, chunk)
         best_cosine = max(cosine.values(), default=0.0)
         top = max(lexical.values(), default=0.0)
-        closest_docs = {by_id[cid].doc_id for cid in list(cosine)[:AGREED_DEPTH]}
+        closest_docs = {doc.metadata["doc_id"] for doc, _ in vector_hits[:AGREED_DEPTH]}
         agreed = best_cosine >= AGREED_COSINE and any(
             score == top and by_id[cid].doc_id in closest_docs for cid, score in lexical.items()
         )

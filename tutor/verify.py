@@ -886,19 +886,15 @@ class Verifier:
         """The first half of a contrast ("X, while Y") that no one evidence sentence backs,
         or "": the whole can read as backed while one half says the opposite of its source.
         A half that copies an evidence sentence whole is backed."""
+        parts = [profile(part.strip(" ,."), clauses=False) for part in _CONTRAST.split(claim.text)]
         halves = [
-            clause.strip(" ,.")
-            for clause in _CONTRAST.split(claim.text)
-            if len(profile(clause, clauses=False).terms) >= VACUOUS_TERMS
-            and not _is_fragment(clause)
+            half
+            for half in parts
+            if len(half.terms) >= VACUOUS_TERMS and not _is_fragment(half.text)
         ]
         if len(halves) < 2:
             return ""
-        clauses = [
-            half
-            for half in halves
-            if not any(_copies(profile(half, clauses=False), e) for e in evidence)
-        ]
+        clauses = [h.text for h in halves if not any(_copies(h, e) for e in evidence)]
         if not clauses:
             return ""
         texts = [e.profile.text for e in evidence]
