@@ -25,8 +25,13 @@ MAX_CHUNK_CHARS = 900
 _header_splitter = MarkdownHeaderTextSplitter(
     headers_to_split_on=[("#", "h1"), ("##", "h2"), ("###", "h3")], strip_headers=True
 )
+# keep_separator="end": a cut at ". " leaves the full stop with its sentence, not at the
+# head of the next chunk (". vLLM's flag ...").
 _paragraph_splitter = RecursiveCharacterTextSplitter(
-    chunk_size=MAX_CHUNK_CHARS, chunk_overlap=0, separators=["\n\n", "\n", ". ", " "]
+    chunk_size=MAX_CHUNK_CHARS,
+    chunk_overlap=0,
+    separators=["\n\n", "\n", ". ", " "],
+    keep_separator="end",
 )
 
 

@@ -5,8 +5,11 @@ import re
 from knowledge.terms import search_terms
 
 # Split after . ! ? when the next sentence starts; not inside "6.7B", "e.g.", "vs." or "[1]".
+# A sentence may start with a lower-case name ("vLLM's flag", "llama.cpp needs", "fp16 has"),
+# told from an ordinary word by a capital, digit or joining mark inside it.
 _ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "et al.", "approx.", "Fig.", "No.")
-_BOUNDARY = re.compile(r"(?<=[.!?])(?:\[\d+\])*\s+(?=[\"'(\[]?[A-Z0-9*_])")
+_LOWER_NAME = r"[a-z][a-z]*(?:[A-Z0-9]|[.\-_'][A-Za-z0-9])"
+_BOUNDARY = re.compile(rf"(?<=[.!?])(?:\[\d+\])*\s+(?=[\"'(\[]?[A-Z0-9*_]|{_LOWER_NAME})")
 _CITATION = re.compile(r"\s*\[(\d+)\]")
 
 

@@ -68,6 +68,12 @@ def test_chunks_keep_title_source_and_numbers_intact():
     assert all(len(c.text) <= 900 for c in chunks)
 
 
+def test_a_chunk_cut_inside_a_paragraph_leaves_the_full_stop_with_its_sentence():
+    documents, _ = load_documents([(PACKAGED_SOURCES, "curated")])
+    starts = [c.text[:40] for doc in documents for c in chunk_document(doc)]
+    assert not [s for s in starts if s[0] in ".,;:"]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

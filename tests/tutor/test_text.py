@@ -15,6 +15,21 @@ def test_sentences_split_at_boundaries_not_inside_numbers_or_citations():
     assert citations_in("Q8_0 is close to F16 [2][3] [2].") == [2, 3]
 
 
+def test_a_sentence_may_start_with_a_lower_case_name():
+    # "vLLM's flag ..." and "llama.cpp needs ..." were glued to the sentence before them,
+    # so the answer quoted two facts as one and the verifier checked them as one
+    text = "vLLM sets scales to 1.0. vLLM's flag skips layers. llama.cpp needs flash attention."
+    assert split_sentences(text) == [
+        "vLLM sets scales to 1.0.",
+        "vLLM's flag skips layers.",
+        "llama.cpp needs flash attention.",
+    ]
+    assert split_sentences("Dettmers et al. found outliers. See e.g. fp16 below.") == [
+        "Dettmers et al. found outliers.",
+        "See e.g. fp16 below.",
+    ]
+
+
 def test_a_draft_loses_its_cut_off_tail_and_empty_lead_ins():
     draft = "NF4 is a 4-bit type [1]. The answer to the question is: NF4 wastes less than a plain"
     assert complete_sentences(draft) == ["NF4 is a 4-bit type [1]."]
