@@ -55,11 +55,11 @@ def all_pairs(source_texts: list[str], recipe: Recipe = RECIPE) -> list[Pair]:
 
 
 def weights_digest(source_texts: list[str], recipe: Recipe = RECIPE) -> str:
-    """Names the weights by all that makes them: sources, labels, recipe and this code.
-    Cheap: it reads files, it does not build the pairs."""
-    code = [
-        Path(__file__).with_name(n).read_text() for n in ("pairs.py", "labelled.py", "train.py")
-    ]
+    """Names the weights by all that makes them: sources, labels, recipe and this code,
+    with the sentence splitter the pairs are cut by. Cheap: it reads files, it does not
+    build the pairs."""
+    here = Path(__file__).parent
+    code = [(here / n).read_text() for n in ("pairs.py", "labelled.py", "train.py", "../text.py")]
     return digest_of(source_texts, labelled_files_text(), asdict(recipe), code, TRAINED_LAYERS)
 
 
