@@ -39,6 +39,8 @@ def test_exact_terms_find_the_right_document(index, query, doc_id):
         # short of both bars alone, but meaning and terms point to the same document
         ("aqlm models are slow for me, is that normal", "aqlm.md"),
         ("exl2 4.65bpw how can bpw be fractional", "exl2-format.md"),
+        # short of every bar on chunks, but worded like one of the sources' own questions
+        ("What are the main techniques QLoRA introduced?", "qlora-nf4-double-quant.md"),
     ],
 )
 def test_a_short_question_is_covered_where_meaning_and_terms_agree(index, query, doc_id):
@@ -53,6 +55,10 @@ def test_a_short_question_is_covered_where_meaning_and_terms_agree(index, query,
         "tell me a joke",
         "is a 4-bit drill set good for woodworking",
         "What bits should I use for drilling into concrete?",
+        # on topic, but no source covers them: near a source question, not near enough
+        "what is FP6-LLM",
+        "how do I quantize a model in candle",
+        "how do i export an int8 model to openvino",
     ],
 )
 def test_unrelated_questions_retrieve_nothing(index, query):
