@@ -28,6 +28,7 @@ LAB_DATA_DIR = QUESTIONS_FILE.parent
 MISSING = "no-such-source.md"
 FIELD_QUESTIONS_FILE = ROOT / "bench" / "data" / "field_questions.jsonl"
 PREMISE_QUESTIONS_FILE = ROOT / "bench" / "data" / "premise_questions.jsonl"
+TOPIC_QUESTIONS_FILE = ROOT / "bench" / "data" / "topic_questions.jsonl"
 
 # Every packaged table: its file, its schema, and the field naming a source document.
 TABLES = [
@@ -107,6 +108,16 @@ def test_each_field_question_is_labelled_with_a_fact_its_source_states():
         body = parse_document(PACKAGED_SOURCES / question.source).body
         assert style in ("formal", "learner"), question.question
         assert re.search(question.key_fact, body, re.IGNORECASE), question.question
+
+
+def test_each_topic_question_is_labelled_on_or_off_topic_and_only_on_topic_ones_uncovered():
+    rows = read_raw(TOPIC_QUESTIONS_FILE, dict)
+    assert len({row["question"] for row in rows}) == len(rows)
+    for row in rows:
+        assert set(row) in ({"question", "on_topic"}, {"question", "on_topic", "covered"}), row
+        assert isinstance(row["on_topic"], bool), row
+        if "covered" in row:  # only on-topic questions are marked, and only as uncovered
+            assert row["covered"] is False and row["on_topic"], row
 
 
 def test_each_premise_question_is_settled_by_its_sources_words():
