@@ -23,6 +23,8 @@ LEAD_MIN_SCORE = 0.35  # below this a source sentence does not answer the questi
 HIT_WEIGHT = 0.6  # a sentence of a chunk far below the best one rarely answers the question
 TERM_WEIGHT = 0.3  # exact terms shared with the question ("Q4_K_M", "Japanese", "AWQ")
 FIGURE_WEIGHT = 0.1  # a question after a quantity is best answered by a sentence with one
+# and one after a formula by a sentence with an equation or an operator
+FORMULA_WEIGHT = 0.1
 REPEAT_WEIGHT = 0.3  # a sentence that restates one already chosen adds little: make room
 PROMPT_CHUNK_CHARS = 500  # keeps the prompt, and so the prefill, short
 PROMPT_SCORE_MARGIN = 0.15  # a hit further below the best one stays out of the prompt
@@ -61,6 +63,10 @@ _ASKS_FOR_FIGURE = re.compile(
     re.IGNORECASE,
 )
 
+_ASKS_FOR_FORMULA = re.compile(
+    r"formula|equation|comput|calculat|work(ed)? out", re.IGNORECASE
+)
+_FORMULA = re.compile(r"[=×÷]|\w \* \w|\w / \w|\bround\(")
 
 # What a question takes for granted: "So X, right?", "Since X, how ...?", "Why is X ...?",
 # "X, so why ...?", "X, how did they ...?", "X right? so ...", "X, yes?".
@@ -241,10 +247,12 @@ def lead_sentences(
     meaning = np.maximum(vectors @ np.asarray(embed_query(question)), answering)
     terms = set(search_terms(question))
     wants_figure = bool(_ASKS_FOR_FIGURE.search(question))
+    wants_formula = bool(_ASKS_FOR_FORMULA.search(question))
     scores = [
         m
         + TERM_WEIGHT * _overlap(terms, text)
         + (FIGURE_WEIGHT if wants_figure and re.search(r"\d", text) else 0.0)
+        + (FORMULA_WEIGHT if wants_formula and _FORMULA.search(text) else 0.0)
         for m, (_, text) in zip(meaning, candidates)
     ]
     ranked = [score - HIT_WEIGHT * gap for score, gap in zip(scores, below_best)]

@@ -311,6 +311,14 @@ async def test_how_a_method_works_is_answered_by_what_it_does_not_who_published_
     assert not any(re.search(r"published|arXiv", s.text) for s in answer.from_sources)
 
 
+async def test_a_question_after_a_formula_is_answered_early_by_the_equation(fake_service):
+    # Sentences about scales and zero points in words came first; the equation was 7th.
+    answer = await fake_service.ask(
+        "how do you calculate the integer a real value is quantized to with a scale and zero point?"
+    )
+    assert any("round(x / scale + zero_point)" in s.text for s in answer.from_sources[:4])
+
+
 async def test_who_published_a_method_is_still_answered_when_asked(fake_service):
     answer = await fake_service.ask("Who published GPTQ, and when?")
     assert any("Frantar" in s.text for s in answer.from_sources)
