@@ -63,9 +63,7 @@ _ASKS_FOR_FIGURE = re.compile(
     re.IGNORECASE,
 )
 
-_ASKS_FOR_FORMULA = re.compile(
-    r"formula|equation|comput|calculat|work(ed)? out", re.IGNORECASE
-)
+_ASKS_FOR_FORMULA = re.compile(r"formula|equation|comput|calculat|work(ed)? out", re.IGNORECASE)
 _FORMULA = re.compile(r"[=×÷]|\w \* \w|\w / \w|\bround\(")
 
 # What a question takes for granted: "So X, right?", "Since X, how ...?", "Why is X ...?",
