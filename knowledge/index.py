@@ -264,15 +264,19 @@ class KnowledgeIndex:
         hits.sort(key=lambda h: h.score, reverse=True)
         return _drop_near_duplicates(hits)[:k]
 
-    def _asked_before(self, asked_vector) -> bool:
-        scores = self._question_vectors @ np.asarray(asked_vector, dtype=np.float32)
+    def _question_scores(self, query_vector) -> np.ndarray:
+        """Cosine of the query to each of the sources' own questions."""
+        return self._question_vectors @ np.asarray(query_vector, dtype=np.float32)
+
+    def _asked_before(self, query_vector) -> bool:
+        scores = self._question_scores(query_vector)
         return bool(scores.size) and float(scores.max()) >= ASKED_BEFORE
 
     def answer_closeness(self, query: str) -> dict[tuple[str, str], float]:
         """For each sentence that answers one of the sources' own questions, keyed by
         (doc_id, sentence): how close in meaning the query is to the closest of them."""
         closeness: dict[tuple[str, str], float] = {}
-        scores = self._question_vectors @ np.asarray(embed_query(query), dtype=np.float32)
+        scores = self._question_scores(embed_query(query))
         for answer, score in zip(self._answers, scores.tolist(), strict=True):
             closeness[answer] = max(closeness.get(answer, -1.0), score)
         return closeness
