@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import pytest
 
 from knowledge.documents import (
@@ -8,7 +11,10 @@ from knowledge.documents import (
     parse_document,
 )
 from knowledge.errors import SourceError
+from tutor.checker.labelled import split_of
 from tutor.text import split_sentences
+
+FIELD_QUESTIONS = Path(__file__).parents[2] / "bench" / "data" / "field_questions.jsonl"
 
 
 def test_every_packaged_source_has_valid_front_matter_and_a_source():
@@ -42,6 +48,15 @@ def test_each_source_question_is_answered_by_one_sentence_of_its_document():
             assert asked.answer in sentences, (doc.doc_id, asked.answer)
             assert asked.question not in sentences, (doc.doc_id, "a question copies its answer")
         assert len({q.question for q in doc.questions}) == len(doc.questions), doc.doc_id
+
+
+def test_no_held_out_field_question_is_among_the_sources_questions():
+    # bench/learner_questions.py adds the other splits; the held-out one is what we measure
+    rows = [json.loads(line) for line in FIELD_QUESTIONS.read_text().splitlines() if line]
+    held_out = {row["question"] for row in rows if split_of(row["question"]) == "held-out"}
+    documents, _ = load_documents([(PACKAGED_SOURCES, "curated")])
+    asked = {q.question for doc in documents for q in doc.questions}
+    assert len(held_out) > 300 and not held_out & asked
 
 
 def test_malformed_questions_name_the_file(tmp_path):
