@@ -243,7 +243,8 @@ async def test_the_opening_says_different_things_rather_than_one_thing_twice(fak
     vectors = embed([s.text for s in answer.from_sources])
     closest = max(float(np.dot(a, b)) for i, a in enumerate(vectors) for b in vectors[i + 1 :])
     assert len(answer.from_sources) >= 3 and closest < 0.9
-    assert any("1.028" in s.text for s in answer.from_sources)  # room for the figure
+    # room for a figure: the perplexity ratio of either family
+    assert any(re.search(r"ratio.*1\.0(14|28)", s.text) for s in answer.from_sources)
 
 
 async def test_the_opening_does_not_lend_another_models_figures_to_the_one_asked(fake_service):
@@ -317,6 +318,17 @@ async def test_a_question_after_a_formula_is_answered_early_by_the_equation(fake
         "how do you calculate the integer a real value is quantized to with a scale and zero point?"
     )
     assert any("round(x / scale + zero_point)" in s.text for s in answer.from_sources[:4])
+
+
+async def test_a_question_worded_like_a_source_question_finds_its_answer_in_a_low_chunk(
+    fake_service,
+):
+    # None of the 20 best chunks by this question's own words is the one on LLM.int8()'s
+    # overhead; a source question close to it names that chunk's sentences.
+    answer = await fake_service.ask(
+        "why does my model generate slower with load_in_8bit than in fp16"
+    )
+    assert any("LLM.int8()" in s.text and "slower" in s.text for s in answer.from_sources[:3])
 
 
 async def test_who_published_a_method_is_still_answered_when_asked(fake_service):
