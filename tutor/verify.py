@@ -59,7 +59,10 @@ CLAUSE_COVERAGE = 0.6  # this many terms and this share of the claim clause's te
 # calibration split, but flagged true restatements and a moderator's own note, 0.81-0.84).
 # Retrained on the sources with 17 more facts, 0.78 and 0.8 tie on the calibration split;
 # 0.78 also passes true restatements that now score 0.78-0.79 (present for past tense).
-CHECKER_SUPPORT_DRAFT = 0.78
+# Retrained on 133 documents, 0.7-0.78 tie on the calibration split (8 passed, 1 bad) and
+# the held-out one (11, none bad); 0.7 passes one more true training sentence, and the
+# present-for-past restatement of GPTQ's 4 GPU hours, which now scores 0.70-0.74.
+CHECKER_SUPPORT_DRAFT = 0.7
 CHECKER_SUPPORT_CLAIM = 0.0  # on the calibration claims it only flagged true paraphrases: off
 CHECKER_EVIDENCE = 3  # evidence sentences the checker reads per claim: the support, the closest
 
