@@ -39,10 +39,13 @@ FIELD_QUESTIONS = Path(__file__).parent / "data" / "field_questions.jsonl"
 _LAST_QUESTION = re.compile(r"^questions:\n(?:  - .*\n)+", re.MULTILINE)
 
 
-def answering_sentence(row: dict, doc: Document) -> str | None:
-    """The document's sentence that states the row's key fact, closest in meaning to the
-    question where several do; None where none does."""
-    sentences = [s for chunk in chunk_document(doc) for s in split_sentences(chunk.text)]
+def sentences_of(doc: Document) -> list[str]:
+    return [s for chunk in chunk_document(doc) for s in split_sentences(chunk.text)]
+
+
+def answering_sentence(row: dict, sentences: list[str]) -> str | None:
+    """The sentence of `sentences` that states the row's key fact, closest in meaning to
+    the question where several do; None where none does."""
     stating = [s for s in sentences if re.search(row["key_fact"], s, re.IGNORECASE)]
     if len(stating) <= 1:
         return stating[0] if stating else None
@@ -53,13 +56,14 @@ def answering_sentence(row: dict, doc: Document) -> str | None:
 def new_questions(rows: list[dict], documents: dict[str, Document]) -> dict[str, list]:
     """Per document, the (question, answer) pairs to add; prints those it cannot place."""
     added = defaultdict(list)
+    sentences = {doc_id: sentences_of(doc) for doc_id, doc in documents.items()}
     for row in rows:
         doc = documents[row["source"]]
         if split_of(row["question"]) == "held-out" or row["question"] in {
             q.question for q in doc.questions
         }:
             continue
-        answer = answering_sentence(row, doc)
+        answer = answering_sentence(row, sentences[doc.doc_id])
         if answer is None or answer == row["question"]:
             print(f"skipped, no sentence states its key fact: {row['question']}")
             continue
@@ -84,8 +88,8 @@ def write_questions(doc: Document, pairs: list[tuple[str, str]]) -> None:
 def main() -> None:
     rows = [json.loads(line) for line in FIELD_QUESTIONS.read_text().splitlines() if line]
     documents, _ = load_documents([(PACKAGED_SOURCES, "curated")])
-    added = new_questions(rows, {doc.doc_id: doc for doc in documents})
     by_id = {doc.doc_id: doc for doc in documents}
+    added = new_questions(rows, by_id)
     for doc_id, pairs in sorted(added.items()):
         write_questions(by_id[doc_id], pairs)
     print(f"added {sum(map(len, added.values()))} questions to {len(added)} documents")
