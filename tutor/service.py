@@ -170,8 +170,9 @@ class TutorService:
             return answer
 
         mark = time.perf_counter()
-        answer.sources = rag.number_sources(pool)
         closeness = await asyncio.to_thread(self.index.answer_closeness, about)
+        pool = rag.with_answering_chunks(pool, self.index.chunks, closeness, self.verifier)
+        answer.sources = rag.number_sources(pool)
         lead = await asyncio.to_thread(
             rag.lead_sentences, about, pool, answer.sources, self.verifier, closeness
         )

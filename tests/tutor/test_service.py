@@ -320,6 +320,17 @@ async def test_a_question_after_a_formula_is_answered_early_by_the_equation(fake
     assert any("round(x / scale + zero_point)" in s.text for s in answer.from_sources[:4])
 
 
+async def test_a_question_worded_like_a_source_question_finds_its_answer_in_a_low_chunk(
+    fake_service,
+):
+    # None of the 20 best chunks by this question's own words is the one on LLM.int8()'s
+    # overhead; a source question close to it names that chunk's sentences.
+    answer = await fake_service.ask(
+        "why does my model generate slower with load_in_8bit than in fp16"
+    )
+    assert any("LLM.int8()" in s.text and "slower" in s.text for s in answer.from_sources[:3])
+
+
 async def test_who_published_a_method_is_still_answered_when_asked(fake_service):
     answer = await fake_service.ask("Who published GPTQ, and when?")
     assert any("Frantar" in s.text for s in answer.from_sources)
