@@ -503,6 +503,8 @@ _AUXILIARY = frozenset(
     "may might must need needs".split()
 )
 _FINITE_ENDING = re.compile(r"[a-z]{2,}(?:s|ed)$")  # "halves", "stored": a lower-case verb
+# after these a word is a noun or an adjective: "in transformers", "the stored weights"
+_BEFORE_NOUN = frozenset("a an the in on of for with by from at into per its their".split())
 _COMPARED = re.compile(
     r"\b(?:than|(?:equivalent|identical|equal) to|the same as)\s+"
     r"(.+?)(?=[,;.]|\s(?:at|on|for|in|with|when|while|by)\s|$)"
@@ -544,13 +546,18 @@ def vacuity(text: str, question: str = "") -> str:
 
 def _is_fragment(text: str) -> bool:
     """A short text with no verb: no auxiliary, no "n't", no lower-case word that ends like
-    a finite verb (plural nouns end the same way, so "Per-channel scales." passes)."""
+    a finite verb (plural nouns end the same way, so "Per-channel scales." passes) unless
+    an article or a preposition comes before it ("quantization in transformers")."""
     if len(text.split()) > FRAGMENT_WORDS:
         return False
+    before = ""
     for word in re.findall(r"[A-Za-z][A-Za-z'-]*", text):
         lower = word.lower()
-        if lower in _AUXILIARY or lower.endswith("n't") or _FINITE_ENDING.search(word):
+        if lower in _AUXILIARY or lower.endswith("n't"):
             return False
+        if _FINITE_ENDING.search(word) and before not in _BEFORE_NOUN:
+            return False
+        before = lower
     return True
 
 

@@ -311,6 +311,8 @@ def test_a_source_sentence_copied_whole_is_supported(verifier, chunks, sentence,
         ),
         ("Double quantization in QLoRA is the same as double quantization.", "", "with itself"),
         ("NVIDIA Transformer Engine.", "GGUF only works on GPUs, right?", "names things"),
+        # the model's words for a heading: "transformers" after "in" is a noun, not a verb
+        ("Graphene: GPTQ quantization in transformers", "gptq how long to quantize 175b", "names"),
     ],
 )
 def test_a_sentence_that_asserts_nothing_is_uncertain_with_its_reason(
