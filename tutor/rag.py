@@ -22,8 +22,8 @@ LEAD_ANSWER_CHUNKS = 20
 # A question worded like one of them (cosine 0.75) brings the chunk holding its answer however
 # low that chunk ranks on its own words, from a document none of the 20 best chunks is from:
 # those for "load_in_8bit is slow af, why" miss LLM.int8()'s overhead. Held-out field
-# questions 561 -> 570 of 648. (From any document: 575, but a document already found then
-# crowds its own best sentences: the answer benchmark loses LLaMA-3's ratio.)
+# questions 566 -> 571 of 648. (From any document: 4 more, but a document already found
+# then crowds its own best sentences: the answer benchmark loses LLaMA-3's ratio.)
 ASKED_ALIKE = 0.75
 LEAD_MIN_SCORE = 0.35  # below this a source sentence does not answer the question
 HIT_WEIGHT = 0.6  # a sentence of a chunk far below the best one rarely answers the question
