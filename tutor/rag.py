@@ -212,7 +212,10 @@ def with_answering_chunks(
 ) -> list[Hit]:
     """The hits, then each chunk of a document not among them that holds the answer to a
     source question asked within ASKED_ALIKE of this one, scored as the best hit: the
-    question's wording, not the chunk's, is what matched."""
+    question's wording, not the chunk's, is what matched. No hits, no best score to give:
+    a memory question the sources do not cover is answered by its arithmetic alone."""
+    if not hits:
+        return hits
     asked = {key for key, score in closeness.items() if score >= ASKED_ALIKE}
     documents = {doc_id for doc_id, _ in asked} - {hit.chunk.doc_id for hit in hits}
     present = {hit.chunk.chunk_id for hit in hits}

@@ -331,6 +331,14 @@ async def test_a_question_worded_like_a_source_question_finds_its_answer_in_a_lo
     assert any("LLM.int8()" in s.text and "slower" in s.text for s in answer.from_sources[:3])
 
 
+async def test_a_memory_question_no_source_covers_is_answered_by_its_arithmetic(fake_service):
+    # No chunk covers it, so no source question may bring one in: the estimate answers alone.
+    answer = await fake_service.ask(
+        "my 13b q4 ooms when i paste a long pdf, what is eating the memory"
+    )
+    assert any(s.origin == "arithmetic" and "13" in s.text for s in answer.sentences)
+
+
 async def test_who_published_a_method_is_still_answered_when_asked(fake_service):
     answer = await fake_service.ask("Who published GPTQ, and when?")
     assert any("Frantar" in s.text for s in answer.from_sources)
